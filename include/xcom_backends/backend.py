@@ -1,0 +1,203 @@
+"""The Airflow glue: one BaseXCom subclass that owns the reference format, threshold and purge.
+
+A named backend (``S3JSONXComBackend`` ...) only says which store, which connection and whether
+pandas values are encoded as frames; everything else lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from airflow.sdk.bases.xcom import BaseXCom
+
+from include.xcom_backends.codecs import (
+    Codec,
+    CSVCodec,
+    JSONCodec,
+    ParquetCodec,
+    codec_for_format,
+    is_pandas_value,
+)
+from include.xcom_backends.errors import (
+    XComIntegrityError,
+    XComObjectMissingError,
+    XComReferenceError,
+    XComStorageError,
+)
+from include.xcom_backends.keys import is_inside, object_key
+from include.xcom_backends.reference import MARKER, Reference, is_reference
+from include.xcom_backends.settings import XComStorageSettings
+from include.xcom_backends.stores.base import ObjectStore
+
+log = logging.getLogger(__name__)
+
+_INLINE = "inline"
+
+
+@dataclass
+class _Runtime:
+    settings: XComStorageSettings
+    store: ObjectStore
+
+    def uri(self, key: str, scheme: str) -> str:
+        return f"{scheme}://{self.settings.bucket}/{key}"
+
+
+class ObjectStorageXCom(BaseXCom):
+    """Offloads XCom values to object storage and keeps a small JSON reference in the database."""
+
+    store_class: ClassVar[type[ObjectStore]]
+    default_conn_id: ClassVar[str]
+    encodes_pandas: ClassVar[bool] = False
+    _runtimes: ClassVar[dict[type, _Runtime]] = {}
+
+    # --- configuration -------------------------------------------------------------------
+    @classmethod
+    def settings(cls) -> XComStorageSettings:
+        return XComStorageSettings.from_airflow_config(default_conn_id=cls.default_conn_id)
+
+    @classmethod
+    def runtime(cls) -> _Runtime:
+        """Settings and store client, built once per process (a task runs in its own process)."""
+        rt = ObjectStorageXCom._runtimes.get(cls)
+        if rt is None:
+            settings = cls.settings()
+            try:
+                store = cls.store_class(settings.conn_id)
+            except Exception as exc:
+                raise XComStorageError(
+                    f"{cls.__name__}: could not create a {cls.store_class.__name__} client from Airflow "
+                    f"connection {settings.conn_id!r} ({type(exc).__name__}: {exc}). Check that the "
+                    f"connection exists and is complete, or set [xcom_storage] conn_id."
+                ) from exc
+            rt = ObjectStorageXCom._runtimes[cls] = _Runtime(settings, store)
+        return rt
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget cached settings and clients (after changing configuration in the same process)."""
+        ObjectStorageXCom._runtimes.clear()
+
+    @classmethod
+    def codec_for(cls, value: Any, settings: XComStorageSettings) -> Codec:
+        if cls.encodes_pandas and is_pandas_value(value):
+            if settings.dataframe_format == "csv":
+                return CSVCodec()
+            return ParquetCodec("none" if settings.compression == "none" else settings.compression)
+        return JSONCodec()
+
+    # --- push ------------------------------------------------------------------------------
+    @classmethod
+    def serialize_value(  # type: ignore[override]
+        cls,
+        value: Any,
+        *,
+        key: str | None = None,
+        task_id: str | None = None,
+        dag_id: str | None = None,
+        run_id: str | None = None,
+        map_index: int | None = None,
+    ) -> Any:
+        rt = cls.runtime()
+        encoded = cls.codec_for(value, rt.settings).encode(value)
+        if len(encoded.data) < rt.settings.threshold_bytes:
+            return cls._inline(value)
+        object_name = object_key(
+            prefix=rt.settings.prefix,
+            dag_id=dag_id or "",
+            run_id=run_id or "",
+            task_id=task_id or "",
+            map_index=map_index,
+            key=key or "",
+            extension=encoded.extension,
+        )
+        uri = rt.uri(object_name, rt.store.scheme)
+        try:
+            rt.store.put(rt.settings.bucket, object_name, encoded.data)
+        except Exception as exc:
+            raise XComStorageError(
+                f"Could not store XCom {key!r} of task {task_id!r} at {uri} (endpoint {rt.store.endpoint}, "
+                f"bucket {rt.settings.bucket!r}, key {object_name!r}): {type(exc).__name__}: {exc}"
+            ) from exc
+        ref = Reference(
+            uri=uri,
+            format=encoded.format,
+            size=len(encoded.data),
+            sha256=hashlib.sha256(encoded.data).hexdigest(),
+            kind=encoded.kind,
+        )
+        log.info("XCom %r stored at %s (%s, %d bytes)", key, uri, encoded.format, ref.size)
+        return ref.to_json()
+
+    @staticmethod
+    def _inline(value: Any) -> Any:
+        serialized = BaseXCom.serialize_value(value)
+        if isinstance(serialized, dict) and MARKER in serialized:
+            # A user's dict that looks like one of our references: wrap it so it is never fetched.
+            return {MARKER: _INLINE, "value": serialized}
+        return serialized
+
+    # --- pull ------------------------------------------------------------------------------
+    @classmethod
+    def deserialize_value(cls, result: Any) -> Any:  # type: ignore[override]
+        value = result.value
+        if is_reference(value):
+            return cls.load(Reference.from_json(value))
+        if isinstance(value, dict) and value.get(MARKER) == _INLINE:
+            return BaseXCom.deserialize_value(_Value(value["value"]))
+        return BaseXCom.deserialize_value(result)
+
+    @classmethod
+    def confined_key(cls, ref: Reference) -> str:
+        """The object key of ``ref``, refusing anything outside the configured bucket and prefix."""
+        rt = cls.runtime()
+        scheme, bucket, key = ref.split_uri()
+        if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
+            raise XComReferenceError(
+                f"XCom reference points to {ref.uri}, outside the configured location "
+                f"{rt.uri(rt.settings.prefix, rt.store.scheme)}/ of {cls.__name__}; refusing to read or "
+                f"delete it. Check [xcom_storage] bucket/prefix and the active AIRFLOW__CORE__XCOM_BACKEND."
+            )
+        return key
+
+    @classmethod
+    def load(cls, ref: Reference) -> Any:
+        rt = cls.runtime()
+        key = cls.confined_key(ref)
+        try:
+            data = rt.store.get(rt.settings.bucket, key)
+        except KeyError:
+            raise XComObjectMissingError(
+                f"XCom object {ref.uri} does not exist (deleted or expired by a lifecycle rule?). "
+                "Re-run the upstream task to produce it again."
+            ) from None
+        except Exception as exc:
+            raise XComStorageError(
+                f"Could not read XCom object {ref.uri} (endpoint {rt.store.endpoint}): {type(exc).__name__}: {exc}"
+            ) from exc
+        if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
+            raise XComIntegrityError(
+                f"XCom object {ref.uri} is corrupted: {len(data)} bytes with a different checksum than the "
+                f"{ref.size} bytes written. Re-run the upstream task to produce it again."
+            )
+        return codec_for_format(ref.format).decode(data, ref.kind)
+
+    # --- purge -----------------------------------------------------------------------------
+    @classmethod
+    def purge(cls, xcom: Any, *args: Any) -> None:
+        value = getattr(xcom, "value", None)
+        if not is_reference(value):
+            return
+        ref = Reference.from_json(value)
+        rt = cls.runtime()
+        key = cls.confined_key(ref)
+        rt.store.delete(rt.settings.bucket, [key])
+        log.info("Purged XCom object %s", ref.uri)
+
+
+@dataclass(frozen=True)
+class _Value:
+    value: Any

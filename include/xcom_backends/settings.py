@@ -1,0 +1,75 @@
+"""The ``[xcom_storage]`` Airflow config section (``AIRFLOW__XCOM_STORAGE__<NAME>`` env vars)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from include.xcom_backends.errors import XComStorageConfigError
+
+SECTION = "xcom_storage"
+DATAFRAME_FORMATS = ("parquet", "csv")
+COMPRESSIONS = ("none", "snappy", "gzip", "zstd")
+
+
+@dataclass(frozen=True)
+class XComStorageSettings:
+    bucket: str
+    prefix: str
+    conn_id: str
+    threshold_bytes: int
+    compression: str
+    dataframe_format: str
+
+    @classmethod
+    def from_airflow_config(cls, *, default_conn_id: str) -> XComStorageSettings:
+        from airflow.sdk.configuration import conf
+
+        def get(name: str, default: str) -> str:
+            return str(conf.get(SECTION, name, fallback=default)).strip()
+
+        return cls.parse(
+            bucket=get("bucket", "airflow-xcom"),
+            prefix=get("prefix", "xcom"),
+            conn_id=get("conn_id", default_conn_id),
+            threshold_bytes=get("threshold_bytes", "0"),
+            compression=get("compression", "snappy"),
+            dataframe_format=get("dataframe_format", "parquet"),
+        )
+
+    @classmethod
+    def parse(
+        cls,
+        *,
+        bucket: str,
+        prefix: str,
+        conn_id: str,
+        threshold_bytes: str | int,
+        compression: str,
+        dataframe_format: str,
+    ) -> XComStorageSettings:
+        def bad(name: str, value: object, expected: str) -> XComStorageConfigError:
+            return XComStorageConfigError(
+                f"Invalid setting [{SECTION}] {name} = {value!r}: expected {expected}. "
+                f"Fix AIRFLOW__{SECTION.upper()}__{name.upper()} or the [{SECTION}] section of airflow.cfg."
+            )
+
+        if not bucket or "/" in bucket:
+            raise bad("bucket", bucket, "a bucket (container) name without '/'")
+        if not conn_id:
+            raise bad("conn_id", conn_id, "an Airflow connection id")
+        prefix = prefix.strip("/")
+        if any(part in ("", ".", "..") for part in prefix.split("/")) and prefix:
+            raise bad("prefix", prefix, "a path of non-empty segments without '.' or '..'")
+        try:
+            threshold = int(threshold_bytes)
+        except (TypeError, ValueError):
+            raise bad("threshold_bytes", threshold_bytes, "a whole number of bytes >= 0") from None
+        if threshold < 0:
+            raise bad("threshold_bytes", threshold_bytes, "a whole number of bytes >= 0")
+        compression = compression.lower()
+        if compression not in COMPRESSIONS:
+            raise bad("compression", compression, " or ".join(COMPRESSIONS))
+        dataframe_format = dataframe_format.lower()
+        if dataframe_format not in DATAFRAME_FORMATS:
+            raise bad("dataframe_format", dataframe_format, " or ".join(DATAFRAME_FORMATS))
+        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format)
