@@ -28,7 +28,7 @@ POKEAPI_CONN_ID = "pokeapi"
     default_args={"retries": 2},
 )
 def fetch_pokemon_data_dag() -> None:
-    @task
+    @task(multiple_outputs=False)  # one XCom (the dict), as in the tutorial
     def extract_data() -> dict[str, list[Any]]:
         """Extracts data from the Pokémon API. Returns a JSON-serializable dict."""
         hook = HttpHook(method="GET", http_conn_id=POKEAPI_CONN_ID)

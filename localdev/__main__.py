@@ -1,0 +1,205 @@
+"""Run the project with no Docker: ``python -m localdev up|down|demo|status|objects``.
+
+``make run``, ``make stop`` and ``make demo`` call these. State lives in ``.local/`` (Airflow home
+with SQLite, object-store data, logs, pids).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from localdev import config
+from localdev.airflow_env import active_backend, airflow_env
+from localdev.servers import Server, StartError, Stores, port_free, stop_group
+
+RUN_FILE = config.STATE / "run.json"
+STORES_FILE = config.STATE / "stores.json"
+LOGS = config.STATE / "logs"
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def step(name: str, argv: list[str], env: dict[str, str], log_name: str) -> None:
+    """Run one long step with its output in a log file; on failure say which step and where the log is."""
+    log = LOGS / log_name
+    log.parent.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    say(f"==> {name} ...")
+    with log.open("w") as out:
+        rc = subprocess.call(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=config.REPO)
+    if rc != 0:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise SystemExit(f"\nFAILED: step '{name}' exited with code {rc}. Full log: {log}\n--- last lines ---\n{tail}")
+    say(f"    done in {time.monotonic() - t0:.1f}s (log: {log})")
+
+
+def running_stores() -> Stores | None:
+    if not STORES_FILE.exists():
+        return None
+    data = json.loads(STORES_FILE.read_text())
+    return Stores(config.STATE, data["ports"])
+
+
+def start_stores() -> Stores:
+    ports = dict(config.DEFAULT_PORTS)
+    busy = [f"{name} ({port})" for name, port in ports.items() if not port_free(port)]
+    if busy:
+        raise SystemExit(
+            f"FAILED: these 127.0.0.1 ports are in use: {', '.join(busy)}. "
+            "Run `make stop`, or stop whatever listens there (`ss -ltnp`)."
+        )
+    say("==> starting the local object stores")
+    stores = Stores(config.STATE, ports)
+    try:
+        stores.start(progress=say)
+    except StartError as exc:
+        raise SystemExit(f"FAILED: step 'start local object stores': {exc}") from None
+    return stores
+
+
+def prepare_airflow(stores: Stores, env: dict[str, str]) -> None:
+    from localdev.buckets import create_buckets
+
+    say(f"==> creating bucket '{config.BUCKET}' on the S3, GCS and Azure stand-ins ...")
+    try:
+        create_buckets(stores.endpoints)
+    except Exception as exc:
+        raise SystemExit(f"FAILED: step 'create buckets': {type(exc).__name__}: {exc}. Logs: {LOGS}") from None
+    step("airflow db migrate (SQLite)", [sys.executable, "-m", "airflow", "db", "migrate"], env, "db-migrate.log")
+    rewrites = [f"--rewrite={old}={new}" for old, new in config.host_rewrites(stores.ports).items()]
+    step(
+        "loading connections, pools and variables from airflow_settings.yaml",
+        [sys.executable, "-m", "localdev.settings_loader", str(config.REPO / "airflow_settings.yaml"), *rewrites],
+        env,
+        "settings.log",
+    )
+
+
+def password(env: dict[str, str]) -> str:
+    path = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    try:
+        return json.loads(path.read_text()).get("admin", "?")
+    except (OSError, ValueError):
+        return f"(see {path})"
+
+
+def cmd_up(_: argparse.Namespace) -> None:
+    if RUN_FILE.exists():
+        say(f"Already running (state in {config.STATE}). `make stop` first to restart.")
+        return
+    t_start = time.monotonic()
+    stores = running_stores() or start_stores()
+    env = airflow_env(config.STATE)
+    try:
+        prepare_airflow(stores, env)
+        port = config.DEFAULT_PORTS["airflow"]
+        airflow = Server(
+            "Airflow (standalone)",
+            [sys.executable, "-m", "airflow", "standalone"],
+            f"http://127.0.0.1:{port}/api/v2/monitor/health",
+            LOGS / "airflow-standalone.log",
+            env={k: v for k, v in env.items()},
+        )
+        say(f"==> starting Airflow on http://127.0.0.1:{port} (first start takes ~30 s) ...")
+        t0 = time.monotonic()
+        airflow.start(timeout=240)
+        RUN_FILE.write_text(json.dumps({"airflow_pid": airflow.pid, "port": port}, indent=2))
+        say(f"    Airflow answered its health check in {time.monotonic() - t0:.1f}s")
+    except (SystemExit, StartError) as exc:
+        say(str(exc))
+        stores.stop()
+        raise SystemExit(1) from None
+    say(
+        f"""
+Airflow is running ({time.monotonic() - t_start:.0f}s).
+  UI:               http://127.0.0.1:{port}   login: admin / {password(env)}
+  XCom backend:     {active_backend(env)}  (change it in .env, then `make stop && make run`)
+  Object stores:    S3/MinIO {stores.endpoints['s3']}  GCS {stores.endpoints['gcs']}  Azure {stores.endpoints['azure']}
+  Stored objects:   `make objects` lists bucket '{config.BUCKET}' with the XCom references
+  Run both DAGs:    `make demo`        Stop everything: `make stop`
+  Logs:             {LOGS}"""
+    )
+
+
+def cmd_down(_: argparse.Namespace) -> None:
+    stopped = []
+    if RUN_FILE.exists():
+        pid = json.loads(RUN_FILE.read_text())["airflow_pid"]
+        if stop_group(pid, timeout=40):
+            stopped.append("Airflow")
+        RUN_FILE.unlink()
+    if STORES_FILE.exists():
+        data = json.loads(STORES_FILE.read_text())
+        for name, pid in data["pids"].items():
+            if pid and stop_group(pid):
+                stopped.append(name)
+        STORES_FILE.unlink()
+    say(f"Stopped: {', '.join(stopped)}" if stopped else "Nothing was running.")
+
+
+def cmd_demo(_: argparse.Namespace) -> None:
+    started_here = running_stores() is None
+    stores = running_stores() or start_stores()
+    env = airflow_env(config.STATE)
+    try:
+        if not RUN_FILE.exists():
+            prepare_airflow(stores, env)
+        say(f"XCom backend: {active_backend(env)}")
+        for dag_id in ("simple_xcom_dag", "fetch_pokemon_data_dag"):
+            step(
+                f"airflow dags test {dag_id}",
+                [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+                env,
+                f"demo-{dag_id}.log",
+            )
+        show(env, "simple_xcom_dag", "fetch_pokemon_data_dag")
+    finally:
+        if started_here:
+            stores.stop()
+
+
+def cmd_objects(_: argparse.Namespace) -> None:
+    if running_stores() is None:
+        raise SystemExit("The local object stores are not running: `make run` (or `make demo`) first.")
+    show(airflow_env(config.STATE))
+
+
+def show(env: dict[str, str], *dag_ids: str) -> None:
+    # A tool outside a task reads connections from the metadata DB like Airflow's own server processes.
+    env = {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"}
+    rc = subprocess.call([sys.executable, "-m", "localdev.show", *dag_ids], env=env, cwd=config.REPO)
+    if rc:
+        raise SystemExit(f"FAILED: listing the XComs and objects (exit code {rc}); see the output above.")
+
+
+def cmd_status(_: argparse.Namespace) -> None:
+    stores = running_stores()
+    say(f"stores:  {'running ' + json.dumps(stores.endpoints) if stores else 'stopped'}")
+    say(f"airflow: {'running on http://127.0.0.1:' + str(config.DEFAULT_PORTS['airflow']) if RUN_FILE.exists() else 'stopped'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m localdev", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    sub = parser.add_subparsers(required=True)
+    for name, func, text in [
+        ("up", cmd_up, "start the object stores and Airflow (UI on 127.0.0.1:8080)"),
+        ("down", cmd_down, "stop every process `up` or `demo` started"),
+        ("demo", cmd_demo, "run both example DAGs headless and list the objects they stored"),
+        ("objects", cmd_objects, "list the objects in the bucket with the XCom references that point at them"),
+        ("status", cmd_status, "say what is running"),
+    ]:
+        sub.add_parser(name, help=text).set_defaults(func=func)
+    args = parser.parse_args()
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()

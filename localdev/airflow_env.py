@@ -1,0 +1,52 @@
+"""The environment every local Airflow process gets: .env, AIRFLOW_HOME, paths, loopback binding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from localdev import config
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines of an Astro ``.env`` file (comments and blank lines skipped)."""
+    values: dict[str, str] = {}
+    if not path.exists():
+        return values
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"]) -> dict[str, str]:
+    home = state / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(read_dotenv(config.REPO / ".env"))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(config.REPO / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.REPO / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(api_port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(config.REPO), env.get("PYTHONPATH")])),
+            "PATH": os.pathsep.join([str(config.PYTHON.parent), env.get("PATH", "")]),
+        }
+    )
+    return env
+
+
+def active_backend(env: dict[str, str]) -> str:
+    return env.get("AIRFLOW__CORE__XCOM_BACKEND", "airflow.sdk.bases.xcom.BaseXCom (database)")

@@ -1,0 +1,102 @@
+"""Print the XCom references in Airflow's metadata database next to the objects in the bucket.
+
+The tutorial's "view the XCom in your object storage" step, without a UI. Run inside the Airflow
+environment: ``python -m localdev.show [DAG_ID ...]`` (latest run of each DAG; all rows if none given).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+
+def _value(raw: Any) -> Any:
+    if isinstance(raw, (bytes, str)):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    rows = []
+    with create_session() as session:
+        query = session.query(XComModel)
+        if dag_ids:
+            run_ids = []
+            for dag_id in dag_ids:
+                run = (
+                    session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+                )
+                if run is None:
+                    print(f"DAG {dag_id!r} has no runs yet.")
+                    continue
+                run_ids.append((dag_id, run.run_id))
+            rows_q = [
+                r
+                for dag_id, run_id in run_ids
+                for r in query.filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id).all()
+            ]
+        else:
+            rows_q = query.all()
+        for r in rows_q:
+            rows.append(
+                {
+                    "dag_id": r.dag_id,
+                    "run_id": r.run_id,
+                    "task_id": r.task_id,
+                    "map_index": r.map_index,
+                    "key": r.key,
+                    "value": _value(r.value),
+                    "db_bytes": len(r.value if isinstance(r.value, (str, bytes)) else json.dumps(r.value)),
+                }
+            )
+    return rows
+
+
+def main() -> None:
+    from airflow.sdk.module_loading import import_string
+
+    from include.xcom_backends.backend import ObjectStorageXCom
+    from include.xcom_backends.reference import is_reference
+
+    dag_ids = sys.argv[1:]
+    backend_path = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
+    rows = xcom_rows(dag_ids)
+    print(f"\nXCom rows in the metadata database ({len(rows)}):")
+    referenced: set[str] = set()
+    for r in rows:
+        v = r["value"]
+        shown = v["uri"] + f"  ({v['format']}, {v['size']} bytes)" if is_reference(v) else f"inline: {v!r}"[:100]
+        if is_reference(v):
+            referenced.add(v["uri"])
+        print(f"  {r['dag_id']}.{r['task_id']}[{r['map_index']}] {r['key']}: {r['db_bytes']} B in DB -> {shown}")
+
+    backend = import_string(backend_path) if backend_path else None
+    if not (isinstance(backend, type) and issubclass(backend, ObjectStorageXCom)):
+        print(f"\nActive backend {backend_path or 'BaseXCom'} keeps values in the database; no bucket to list.")
+        return
+    rt = backend.runtime()
+    prefix = rt.settings.prefix
+    objects = list(rt.store.list(rt.settings.bucket, prefix + "/" if prefix else ""))
+    location = rt.uri(prefix, rt.store.scheme)
+    print(f"\nObjects under {location}/ at {rt.store.endpoint} ({len(objects)}):")
+    for obj in objects:
+        uri = rt.uri(obj.key, rt.store.scheme)
+        mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
+        print(f"  {obj.size:>9} B  {uri}  [{mark}]")
+    missing = referenced - {rt.uri(o.key, rt.store.scheme) for o in objects}
+    if missing:
+        print(f"\nWARNING: {len(missing)} references point at objects that are not in the bucket: {sorted(missing)}")
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    main()
