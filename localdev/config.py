@@ -23,14 +23,10 @@ AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1
 
 BUCKET = "airflow-xcom"
 
-# Ports of `make run` (tests pick free ports instead). Same numbers as docker-compose.override.yml.
-DEFAULT_PORTS = {
-    "s3": 9000,
-    "gcs": 4443,
-    "azure": 10000,
-    "pokeapi": 8089,
-    "airflow": 8080,
-}
+# Ports of `make run`, the same numbers as docker-compose.override.yml. Each can be moved with an
+# env var XCOM_LOCAL_<NAME>_PORT (e.g. XCOM_LOCAL_AIRFLOW_PORT=8081); the tests use free ports.
+_PORTS = {"s3": 9000, "gcs": 4443, "azure": 10000, "pokeapi": 8089, "airflow": 8080}
+DEFAULT_PORTS = {name: int(os.environ.get(f"XCOM_LOCAL_{name.upper()}_PORT", port)) for name, port in _PORTS.items()}
 
 # Docker service hosts used in airflow_settings.yaml -> what they are in the no-Docker setup.
 DOCKER_HOSTS = {"s3": "minio:9000", "gcs": "fake-gcs:4443", "azure": "azurite:10000"}

@@ -1,0 +1,39 @@
+# The no-Docker way to run this Astro project (see README). Everything lives in .venv/ and .local/.
+PYTHON ?= python3
+VENV_PY := .venv/bin/python
+
+.PHONY: help install run stop demo objects status test lint format lock
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+
+install:  ## create .venv from requirements-local.lock (uv) and install Azurite (npm)
+	@$(PYTHON) localdev/bootstrap.py
+
+run: install  ## start the local object stores and Airflow on http://127.0.0.1:8080
+	@$(VENV_PY) -m localdev up
+
+stop:  ## stop every process `make run` / `make demo` started
+	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m localdev down; else echo "Nothing was running."; fi
+
+demo: install  ## run both example DAGs headless and list the objects they stored
+	@$(VENV_PY) -m localdev demo
+
+objects: install  ## list the objects in the bucket next to the XCom references
+	@$(VENV_PY) -m localdev objects
+
+status:  ## what is running
+	@$(VENV_PY) -m localdev status
+
+test: install  ## the whole test suite (starts and stops its own local servers)
+	@$(VENV_PY) -m pytest
+
+lint: install  ## ruff lint and format check
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+format: install  ## ruff format and autofix
+	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
+
+lock: install  ## re-resolve requirements-local.lock from requirements-local.in
+	@.venv/bin/uv pip compile --python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+		--no-header requirements-local.in -o requirements-local.lock

@@ -1,0 +1,88 @@
+#!/usr/bin/env python3
+"""Create the local environment from the committed lock files (stdlib only; runs with system python3).
+
+Steps: virtualenv .venv -> uv (pinned) -> `uv pip sync requirements-local.lock` -> `npm ci` for Azurite.
+Each step is skipped when its inputs did not change; each logs to .local/logs/install-*.log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+VENV = REPO / ".venv"
+LOGS = Path(os.environ.get("XCOM_LOCAL_STATE", REPO / ".local")) / "logs"
+LOCK = REPO / "requirements-local.lock"
+NODE_DIR = REPO / "localdev" / "node"
+UV_VERSION = "0.13.8"
+
+
+def digest(*paths: Path) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run(title: str, argv: list[str], log_name: str, env: dict[str, str] | None = None) -> None:
+    """Run a step, streaming its output (progress) and keeping it in a log file."""
+    LOGS.mkdir(parents=True, exist_ok=True)
+    log = LOGS / log_name
+    print(f"==> {title}", flush=True)
+    t0 = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                cwd=REPO, env={**os.environ, **(env or {})})  # fmt: skip
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            out.write(line)
+            print(f"    {line.rstrip()}"[:160], flush=True)
+        rc = proc.wait()
+    if rc != 0:
+        sys.exit(f"\nFAILED: install step '{title}' exited with code {rc}. Full log: {log}")
+    print(f"    done in {time.monotonic() - t0:.1f}s", flush=True)
+
+
+def main() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"FAILED: Python 3.11+ is needed, this is {sys.version.split()[0]} ({sys.executable}).")
+    t0 = time.monotonic()
+    py = VENV / "bin" / "python"
+    if not py.exists():
+        run("creating virtualenv .venv", [sys.executable, "-m", "venv", str(VENV)], "install-venv.log")
+    uv = VENV / "bin" / "uv"
+    version = subprocess.run([str(uv), "--version"], capture_output=True, text=True).stdout if uv.exists() else ""
+    if UV_VERSION not in version:
+        run(f"installing uv {UV_VERSION} into .venv", [str(py), "-m", "pip", "install", "--disable-pip-version-check",
+            "--progress-bar", "off", f"uv=={UV_VERSION}"], "install-uv.log")  # fmt: skip
+
+    stamp = VENV / ".lock-sha256"
+    if not stamp.exists() or stamp.read_text() != digest(LOCK):
+        run(
+            "installing Airflow 3.3, providers and tools from requirements-local.lock (uv; ~1 min on a new machine)",
+            [str(uv), "pip", "sync", "--python", str(py), str(LOCK)],
+            "install-python.log",
+        )
+        stamp.write_text(digest(LOCK))
+
+    npm = shutil.which("npm")
+    if npm is None:
+        sys.exit("FAILED: npm (Node.js 18+) is needed for Azurite, the local Azure Blob server: "
+                 "install Node.js (e.g. `apt-get install nodejs npm`).")  # fmt: skip
+    node_stamp = NODE_DIR / "node_modules" / ".lock-sha256"
+    node_digest = digest(NODE_DIR / "package-lock.json")
+    if not node_stamp.exists() or node_stamp.read_text() != node_digest:
+        run("installing Azurite from npm (localdev/node/package-lock.json)",
+            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)], "install-node.log")  # fmt: skip
+        node_stamp.write_text(node_digest)
+    print(f"Environment ready in {time.monotonic() - t0:.1f}s: {VENV}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

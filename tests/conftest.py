@@ -1,0 +1,108 @@
+"""Test session set-up: an isolated AIRFLOW_HOME, and real local servers for integration tests.
+
+The servers (SeaweedFS, fake-gcs-server, Azurite, the Pokémon API stub) are started once per
+session on free 127.0.0.1 ports and stopped at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+_SESSION_TMP = Path(tempfile.mkdtemp(prefix="xcom-tests-"))
+# Before anything imports airflow: never touch ~/airflow from the test process.
+os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "unit-airflow-home")
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
+sys.path.insert(0, str(REPO))
+
+
+@dataclass
+class AirflowSession:
+    """A migrated SQLite Airflow home wired to the session's local servers."""
+
+    env: dict[str, str]
+    home: Path
+    stores: Any
+
+    def run_dag(self, dag_id: str, *, backend: str, extra_env: dict[str, str] | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+        env = {**self.env, "AIRFLOW__CORE__XCOM_BACKEND": backend, **(extra_env or {})}
+        return subprocess.run(
+            [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+
+    def xcom_rows(self, dag_id: str) -> list[dict[str, Any]]:
+        """XCom rows of the latest run of dag_id, read straight from the SQLite metadata DB."""
+        import json
+
+        with sqlite3.connect(self.home / "airflow.db") as db:
+            run_id = db.execute(
+                "select run_id from dag_run where dag_id = ? order by id desc limit 1", (dag_id,)
+            ).fetchone()[0]
+            rows = db.execute(
+                "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?", (dag_id, run_id)
+            ).fetchall()
+        return [
+            {"task_id": t, "map_index": m, "key": k, "raw": v, "value": json.loads(v)} for t, m, k, v in rows
+        ]
+
+
+@pytest.fixture(scope="session")
+def local_stores() -> Iterator[Any]:
+    from localdev.servers import Stores, free_port
+
+    stores = Stores(_SESSION_TMP / "stores", {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi")})
+    stores.start(progress=lambda _msg: None)
+    try:
+        from localdev.buckets import create_buckets
+
+        create_buckets(stores.endpoints)
+        yield stores
+    finally:
+        stores.stop()
+
+
+@pytest.fixture(scope="session")
+def airflow_session(local_stores: Any) -> AirflowSession:
+    from localdev import config
+    from localdev.airflow_env import airflow_env
+    from localdev.servers import free_port
+
+    state = _SESSION_TMP / "airflow-state"
+    env = airflow_env(state, api_port=free_port())
+    env.pop("AIRFLOW__CORE__XCOM_BACKEND", None)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    rewrites = [f"--rewrite={old}={new}" for old, new in config.host_rewrites(local_stores.ports).items()]
+    subprocess.run(
+        [sys.executable, "-m", "localdev.settings_loader", str(REPO / "airflow_settings.yaml"), *rewrites],
+        env=env, check=True, capture_output=True, cwd=REPO,
+    )  # fmt: skip
+    return AirflowSession(env=env, home=Path(env["AIRFLOW_HOME"]), stores=local_stores)
+
+
+@pytest.fixture(scope="session")
+def s3_client(local_stores: Any) -> Any:
+    """An independent boto3 client on the local S3 server, to check what the backends stored."""
+    import boto3
+
+    from localdev import config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=local_stores.endpoints["s3"],
+        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+        aws_secret_access_key=config.DEV_S3_SECRET_KEY,
+        region_name="us-east-1",
+    )
