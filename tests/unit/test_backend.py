@@ -1,0 +1,166 @@
+"""The BaseXCom glue with an in-memory store (unit level; real servers are in tests/integration)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+import pytest
+
+from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.errors import XComIntegrityError, XComObjectMissingError, XComReferenceError
+from include.xcom_backends.reference import MARKER, is_reference
+from include.xcom_backends.stores.base import ObjectInfo
+
+
+class MemoryStore:
+    scheme = "mem"
+    endpoint = "memory://"
+    objects: ClassVar[dict[tuple[str, str], bytes]] = {}
+    calls: ClassVar[list[str]] = []
+
+    def __init__(self, conn_id: str) -> None:
+        self.conn_id = conn_id
+
+    def put(self, bucket: str, key: str, data: bytes) -> None:
+        self.calls.append("put")
+        self.objects[(bucket, key)] = data
+
+    def get(self, bucket: str, key: str) -> bytes:
+        self.calls.append("get")
+        return self.objects[(bucket, key)]
+
+    def delete(self, bucket: str, keys: Iterable[str]) -> None:
+        self.calls.append("delete")
+        for k in keys:
+            self.objects.pop((bucket, k), None)
+
+    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
+        return iter([ObjectInfo(k, len(v)) for (b, k), v in self.objects.items() if b == bucket])
+
+    def ensure_bucket(self, bucket: str) -> None:
+        pass
+
+
+class MemJSON(ObjectStorageXCom):
+    store_class = MemoryStore
+    default_conn_id = "mem_conn"
+
+
+class MemPandas(MemJSON):
+    encodes_pandas = True
+
+
+@dataclass
+class Result:
+    value: Any
+
+
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for name in ("BUCKET", "PREFIX", "THRESHOLD_BYTES", "DATAFRAME_FORMAT", "CONN_ID"):
+        monkeypatch.delenv(f"AIRFLOW__XCOM_STORAGE__{name}", raising=False)
+    MemoryStore.objects.clear()
+    MemoryStore.calls.clear()
+    ObjectStorageXCom.reset()
+    yield
+    ObjectStorageXCom.reset()
+
+
+def push(backend: type[ObjectStorageXCom], value: Any, **kw: Any) -> Any:
+    ids = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1, **kw}
+    stored = backend.serialize_value(value, **ids)
+    return json.loads(json.dumps(stored))  # what the API server keeps (JSON column)
+
+
+def test_reference_is_small_and_complete() -> None:
+    ref = push(MemJSON, {"numbers": list(range(10_000))})
+    assert is_reference(ref)
+    assert ref["uri"].startswith("mem://airflow-xcom/xcom/d/r/t/-1/return_value/") and ref["uri"].endswith(".json")
+    assert ref["format"] == "json" and ref["size"] > 40_000 and len(ref["sha256"]) == 64
+    assert len(json.dumps(ref)) < 1024
+    assert MemJSON.deserialize_value(Result(ref)) == {"numbers": list(range(10_000))}
+
+
+def test_dataframe_goes_as_parquet_and_comes_back_identical() -> None:
+    df = pd.DataFrame({"a": [1, 2], "b": pd.array([None, 2], dtype="Int64")})
+    ref = push(MemPandas, df)
+    assert ref["format"] == "parquet" and ref["uri"].endswith(".parquet")
+    pd.testing.assert_frame_equal(MemPandas.deserialize_value(Result(ref)), df)
+
+
+def test_csv_setting(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__DATAFRAME_FORMAT", "csv")
+    ref = push(MemPandas, pd.DataFrame({"a": [1, 2]}))
+    assert ref["format"] == "csv" and ref["uri"].endswith(".csv")
+
+
+def test_json_backend_refuses_dataframe() -> None:
+    with pytest.raises(TypeError, match="DataFrame"):
+        push(MemJSON, pd.DataFrame({"a": [1]}))
+    assert MemoryStore.calls == []
+
+
+def test_below_threshold_stays_in_db_without_storage_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES", "1000")
+    stored = push(MemJSON, {"small": True})
+    assert stored == {"small": True}
+    assert MemJSON.deserialize_value(Result(stored)) == {"small": True}
+    assert MemoryStore.calls == []
+    assert is_reference(push(MemJSON, "x" * 2000))
+
+
+@pytest.mark.parametrize("text", ["s3://airflow-xcom/xcom/d/r/t/-1/return_value/x.json", "xcom_s3://r/t/data.json"])
+def test_uri_looking_string_is_returned_as_string(text: str) -> None:
+    stored = push(MemJSON, text)
+    assert MemJSON.deserialize_value(Result(stored)) == text
+    assert MemoryStore.calls == ["put", "get"]
+
+
+def test_reference_looking_user_dict_below_threshold_is_never_fetched(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES", "100000")
+    fake = {MARKER: 1, "uri": "mem://airflow-xcom/xcom/secret", "format": "json", "size": 1, "sha256": "0" * 64}
+    stored = push(MemJSON, fake)
+    assert MemJSON.deserialize_value(Result(stored)) == fake
+    assert MemoryStore.calls == []
+
+
+def test_missing_object_names_the_uri() -> None:
+    ref = push(MemJSON, [1, 2, 3])
+    MemoryStore.objects.clear()
+    with pytest.raises(XComObjectMissingError, match=ref["uri"]):
+        MemJSON.deserialize_value(Result(ref))
+
+
+def test_corrupted_object_is_caught_by_checksum() -> None:
+    ref = push(MemJSON, [1, 2, 3])
+    (loc,) = MemoryStore.objects
+    MemoryStore.objects[loc] = b"[1,2,4]"
+    with pytest.raises(XComIntegrityError, match="corrupted"):
+        MemJSON.deserialize_value(Result(ref))
+
+
+@pytest.mark.parametrize(
+    "uri",
+    ["mem://other-bucket/xcom/a.json", "mem://airflow-xcom/elsewhere/a.json", "mem://airflow-xcom/xcom/../a.json",
+     "s3://airflow-xcom/xcom/a.json"],
+)  # fmt: skip
+def test_crafted_reference_outside_bucket_and_prefix_is_refused(uri: str) -> None:
+    ref = push(MemJSON, [1])
+    ref["uri"] = uri
+    with pytest.raises(XComReferenceError, match="outside the configured location"):
+        MemJSON.deserialize_value(Result(ref))
+    with pytest.raises(XComReferenceError):
+        MemJSON.purge(Result(ref))
+    assert "delete" not in MemoryStore.calls
+
+
+def test_purge_deletes_the_object() -> None:
+    ref = push(MemJSON, [1])
+    assert len(MemoryStore.objects) == 1
+    MemJSON.purge(Result(ref))
+    assert MemoryStore.objects == {}
+    MemJSON.purge(Result({"plain": "value"}))  # not ours: nothing to do

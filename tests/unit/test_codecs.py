@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from include.xcom_backends.codecs import CSVCodec, JSONCodec, ParquetCodec, codec_for_format
+
+
+def mixed_frame() -> pd.DataFrame:
+    df = pd.DataFrame(
+        {
+            "int": np.arange(5, dtype="int64"),
+            "float": [1.5, np.nan, 2.0, -3.25, 1e300],
+            "bool": [True, False, True, False, True],
+            "string": pd.Series(["a", "ü", None, "日本", ""], dtype="string"),
+            "ts": pd.date_range("2024-03-30 23:00", periods=5, freq="h", tz="Europe/Berlin"),
+            "cat": pd.Categorical(["x", "y", "x", "z", "y"]),
+            "nullable": pd.array([1, None, 3, None, 5], dtype="Int64"),
+        },
+        index=pd.Index([10, 20, 30, 40, 50], name="row_id"),
+    )
+    df.columns.name = "fields"
+    return df
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None, True, 0, -17, 2**62, 3.14159, "", "héllo wörld ✓ 日本", [], {},
+        [1, "two", 3.0, None, False, {"nested": [[], {}]}],
+        {"a": {"b": {"c": [1, 2, {"d": None}]}}, "ünï": "cödé"},
+    ],
+)  # fmt: skip
+def test_json_roundtrip(value: Any) -> None:
+    codec = JSONCodec()
+    encoded = codec.encode(value)
+    assert json.loads(encoded.data) == value  # a plain JSON file any reader opens
+    assert codec.decode(encoded.data, encoded.kind) == value
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [((1, 2), "tuple"), ({1, 2}, "set"), ({1: "a"}, "key of type int"), (b"x", "bytes"),
+     (float("nan"), "nan"), ([1, {"x": (1,)}], "tuple"), (pd.DataFrame({"a": [1]}), "DataFrame")],
+)  # fmt: skip
+def test_json_refuses_what_it_cannot_hold(value: Any, named: str) -> None:
+    with pytest.raises(TypeError, match=named):
+        JSONCodec().encode(value)
+
+
+def test_json_refusal_points_to_pandas_backend() -> None:
+    with pytest.raises(TypeError, match="PandasXComBackend"):
+        JSONCodec().encode(pd.Series([1]))
+
+
+@pytest.mark.parametrize("compression", ["snappy", "zstd", "gzip", "none"])
+def test_parquet_roundtrip_keeps_every_dtype_and_index(compression: str) -> None:
+    df = mixed_frame()
+    codec = ParquetCodec(compression)
+    encoded = codec.encode(df)
+    assert encoded.extension == "parquet"
+    # A plain Parquet file: pyarrow opens it without our code.
+    assert pq.read_table(io.BytesIO(encoded.data)).num_rows == 5
+    pd.testing.assert_frame_equal(codec.decode(encoded.data, encoded.kind), df, check_exact=True)
+
+
+@pytest.mark.parametrize(
+    "series",
+    [pd.Series([1, 2, 3]), pd.Series([1.5, None], name="x", index=pd.Index(["a", "b"], name="k")),
+     pd.Series(pd.Categorical(["a", "b"]), name="c")],
+)  # fmt: skip
+def test_parquet_roundtrip_series(series: pd.Series) -> None:
+    codec = ParquetCodec()
+    encoded = codec.encode(series)
+    assert encoded.kind == "series"
+    pd.testing.assert_series_equal(codec.decode(encoded.data, encoded.kind), series)
+
+
+def test_csv_is_the_tutorials_format_and_loses_dtypes() -> None:
+    df = pd.DataFrame({"pokemon": ["pikachu", "vulpix"], "xp": [112, 60]})
+    codec = CSVCodec()
+    encoded = codec.encode(df)
+    assert encoded.data.decode().splitlines()[0] == ",pokemon,xp"
+    back = codec.decode(encoded.data, encoded.kind)
+    assert back["xp"].tolist() == [112, 60]
+    # What CSV loses (documented in the README): e.g. the categorical dtype.
+    cat = pd.DataFrame({"c": pd.Categorical(["a"])})
+    assert str(codec.decode(codec.encode(cat).data, "dataframe")["c"].dtype) != "category"
+
+
+def test_unknown_format_is_refused() -> None:
+    with pytest.raises(ValueError, match="pickle"):
+        codec_for_format("pickle")
