@@ -83,6 +83,8 @@ def airflow_session(local_stores: Any) -> AirflowSession:
     state = _SESSION_TMP / "airflow-state"
     env = airflow_env(state, api_port=free_port())
     env.pop("AIRFLOW__CORE__XCOM_BACKEND", None)
+    # The DAGs retry twice; tests that expect a failure should not wait the default 300 s between tries.
+    env["AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY"] = "1"
     subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
     rewrites = [f"--rewrite={old}={new}" for old, new in config.host_rewrites(local_stores.ports).items()]
     subprocess.run(

@@ -1,7 +1,7 @@
 """MinIO through the official ``minio`` client; endpoint and keys come from an Airflow connection.
 
-Connection: host ``minio:9000`` (or ``http://host:port``), login = access key, password = secret key,
-extra ``{"secure": false}`` for plain HTTP (default: secure when the host says https or extra says so).
+Connection: host ``http://minio:9000`` (plain HTTP) or ``https://host:port`` (TLS; also the default
+without a scheme), login = access key, password = secret key, optional extra ``{"region": "..."}``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class MinIOStore:
 
         conn = BaseHook.get_connection(conn_id)
         host = conn.host or ""
-        secure = bool(conn.extra_dejson.get("secure", host.startswith("https://")))
+        secure = not host.startswith("http://")
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
         if conn.port:
             host = f"{host}:{conn.port}"
