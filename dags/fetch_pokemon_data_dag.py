@@ -33,9 +33,7 @@ def fetch_pokemon_data_dag() -> None:
         """Extracts data from the Pokémon API. Returns a JSON-serializable dict."""
         hook = HttpHook(method="GET", http_conn_id=POKEAPI_CONN_ID)
         names = [MY_FAVORITE_POKEMON, MY_OTHER_FAVORITE_POKEMON]
-        records = [
-            hook.run(f"api/v2/pokemon/{name}", extra_options={"timeout": 30}).json() for name in names
-        ]
+        records = [hook.run(f"api/v2/pokemon/{name}", extra_options={"timeout": 30}).json() for name in names]
         return {
             "pokemon": names,
             "base_experience": [r["base_experience"] for r in records],

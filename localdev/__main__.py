@@ -121,7 +121,7 @@ def cmd_up(_: argparse.Namespace) -> None:
 Airflow is running ({time.monotonic() - t_start:.0f}s).
   UI:               http://127.0.0.1:{port}   login: admin / {password(env)}
   XCom backend:     {active_backend(env)}  (change it in .env, then `make stop && make run`)
-  Object stores:    S3/MinIO {stores.endpoints['s3']}  GCS {stores.endpoints['gcs']}  Azure {stores.endpoints['azure']}
+  Object stores:    S3/MinIO {stores.endpoints["s3"]}  GCS {stores.endpoints["gcs"]}  Azure {stores.endpoints["azure"]}
   Stored objects:   `make objects` lists bucket '{config.BUCKET}' with the XCom references
   Run both DAGs:    `make demo`        Stop everything: `make stop`
   Logs:             {LOGS}"""
@@ -182,7 +182,8 @@ def show(env: dict[str, str], *dag_ids: str) -> None:
 def cmd_status(_: argparse.Namespace) -> None:
     stores = running_stores()
     say(f"stores:  {'running ' + json.dumps(stores.endpoints) if stores else 'stopped'}")
-    say(f"airflow: {'running on http://127.0.0.1:' + str(config.DEFAULT_PORTS['airflow']) if RUN_FILE.exists() else 'stopped'}")
+    url = f"http://127.0.0.1:{config.DEFAULT_PORTS['airflow']}"
+    say(f"airflow: {'running on ' + url if RUN_FILE.exists() else 'stopped'}")
 
 
 def main() -> None:

@@ -50,7 +50,7 @@ def run(title: str, argv: list[str], log_name: str, env: dict[str, str] | None =
 
 
 def main() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 (runs under whatever python3 the machine has)
         sys.exit(f"FAILED: Python 3.11+ is needed, this is {sys.version.split()[0]} ({sys.executable}).")
     t0 = time.monotonic()
     py = VENV / "bin" / "python"

@@ -16,7 +16,7 @@ ROUTE = re.compile(r"^/api/v2/pokemon/([a-z0-9-]+)/?$")
 
 
 class Handler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server API)
+    def do_GET(self) -> None:
         match = ROUTE.match(self.path.split("?", 1)[0])
         path = RECORDED / f"{match.group(1)}.json" if match else None
         if path is None or not path.is_file():

@@ -32,9 +32,7 @@ def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:
         if dag_ids:
             run_ids = []
             for dag_id in dag_ids:
-                run = (
-                    session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
-                )
+                run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
                 if run is None:
                     print(f"DAG {dag_id!r} has no runs yet.")
                     continue

@@ -54,9 +54,7 @@ class AirflowSession:
             rows = db.execute(
                 "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?", (dag_id, run_id)
             ).fetchall()
-        return [
-            {"task_id": t, "map_index": m, "key": k, "raw": v, "value": json.loads(v)} for t, m, k, v in rows
-        ]
+        return [{"task_id": t, "map_index": m, "key": k, "raw": v, "value": json.loads(v)} for t, m, k, v in rows]
 
 
 @pytest.fixture(scope="session")

@@ -75,7 +75,10 @@ def test_up_demo_down(tmp_path: Path) -> None:
         referenced = [line for line in demo.stdout.splitlines() if line.endswith("[referenced]")]
         assert len(referenced) == 3, demo.stdout  # random number, Pokémon dict, Pokémon DataFrame
         assert any(".parquet" in line for line in referenced)
-        assert "pikachu has a base xp to height ratio of 28.0" in (state / "logs" / "demo-fetch_pokemon_data_dag.log").read_text()
+        assert (
+            "pikachu has a base xp to height ratio of 28.0"
+            in (state / "logs" / "demo-fetch_pokemon_data_dag.log").read_text()
+        )
     finally:
         down = localdev("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr

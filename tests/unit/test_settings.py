@@ -31,5 +31,7 @@ def test_env_vars_override(monkeypatch: pytest.MonkeyPatch) -> None:
      ("compression", "lz5"), ("bucket", ""), ("bucket", "a/b"), ("prefix", "a/../b"), ("conn_id", "")],
 )  # fmt: skip
 def test_invalid_value_names_the_setting(name: str, value: str) -> None:
-    with pytest.raises(XComStorageConfigError, match=rf"\[xcom_storage\] {name} .*AIRFLOW__XCOM_STORAGE__{name.upper()}"):
+    with pytest.raises(
+        XComStorageConfigError, match=rf"\[xcom_storage\] {name} .*AIRFLOW__XCOM_STORAGE__{name.upper()}"
+    ):
         XComStorageSettings.parse(**{**GOOD, name: value})

@@ -27,7 +27,10 @@ def test_project_settings_seed_every_connection_the_project_uses() -> None:
 
 def test_local_rewrites_point_docker_hosts_at_loopback() -> None:
     ports = {"s3": 1, "gcs": 2, "azure": 3, "pokeapi": 4, "airflow": 5}
-    conns = {c["conn_id"]: c for c in parse_settings(REPO / "airflow_settings.yaml", config.host_rewrites(ports))["connections"]}
+    conns = {
+        c["conn_id"]: c
+        for c in parse_settings(REPO / "airflow_settings.yaml", config.host_rewrites(ports))["connections"]
+    }
     assert json.loads(conns["s3_xcom_backend_conn"]["extra"])["endpoint_url"] == "http://127.0.0.1:1"
     assert json.loads(conns["gcs_xcom_backend_conn"]["extra"])["api_endpoint"] == "http://127.0.0.1:2"
     assert "BlobEndpoint=http://127.0.0.1:3/devstoreaccount1" in conns["azure_xcom_backend_conn"]["extra"]

@@ -1,0 +1,62 @@
+"""The Astro project files agree with each other and with the code."""
+
+from __future__ import annotations
+
+import importlib
+import re
+from pathlib import Path
+
+import yaml
+
+import include.xcom_backends as backends
+from include.xcom_backends.backend import ObjectStorageXCom
+from localdev import config
+from localdev.airflow_env import read_dotenv
+
+REPO = Path(__file__).resolve().parents[2]
+BACKEND_LINE = re.compile(r"^(#\s*)?AIRFLOW__CORE__XCOM_BACKEND=(\S+)$")
+
+
+def env_backend_lines() -> list[tuple[bool, str]]:
+    lines = []
+    for raw in (REPO / ".env").read_text().splitlines():
+        m = BACKEND_LINE.match(raw.strip())
+        if m:
+            lines.append((m.group(1) is None, m.group(2)))
+    return lines
+
+
+def test_env_has_one_active_backend_and_a_line_per_class() -> None:
+    lines = env_backend_lines()
+    assert [path for active, path in lines if active] == ["include.xcom_backends.S3PandasXComBackend"]
+    offered = {f"include.xcom_backends.{name}" for name in backends.__all__ if name != "ObjectStorageXCom"}
+    assert offered <= {path for _, path in lines}
+    assert read_dotenv(REPO / ".env")["AIRFLOW__CORE__XCOM_BACKEND"] == "include.xcom_backends.S3PandasXComBackend"
+
+
+def test_every_backend_line_imports_an_object_storage_backend() -> None:
+    for _, path in env_backend_lines():
+        module, name = path.rsplit(".", 1)
+        cls = getattr(importlib.import_module(module), name)
+        assert issubclass(cls, ObjectStorageXCom), path
+
+
+def test_compose_override_serves_the_hosts_the_connections_use() -> None:
+    compose = yaml.safe_load((REPO / "docker-compose.override.yml").read_text())
+    services = compose["services"]
+    for name, host_port in config.DOCKER_HOSTS.items():
+        host, port = host_port.split(":")
+        service = {"s3": "minio"}.get(name, host)
+        assert service in services, f"no compose service {service} for {name}"
+        assert any(str(p).split(":")[-1].split()[0] == port for p in services[service]["ports"])
+        assert services[service]["networks"] == ["airflow"]
+    settings = (REPO / "airflow_settings.yaml").read_text()
+    for host_port in config.DOCKER_HOSTS.values():
+        assert host_port in settings
+
+
+def test_astro_layout() -> None:
+    files = ["Dockerfile", "requirements.txt", "packages.txt", ".env", "airflow_settings.yaml", ".astro/config.yaml"]
+    for path in [*files, ".dockerignore", ".gitignore", "dags", "include", "plugins", "tests"]:
+        assert (REPO / path).exists(), path
+    assert (REPO / "Dockerfile").read_text().splitlines()[-1].startswith("FROM astrocrpublic.azurecr.io/runtime:3.3-")
