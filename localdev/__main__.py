@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -40,11 +41,33 @@ def step(name: str, argv: list[str], env: dict[str, str], log_name: str) -> None
     say(f"    done in {time.monotonic() - t0:.1f}s (log: {log})")
 
 
+def alive(pid: int | None) -> bool:
+    try:
+        return pid is not None and os.getpgid(pid) == pid
+    except ProcessLookupError:
+        return False
+
+
 def running_stores() -> Stores | None:
+    """The stores of an earlier `up`/`demo` if all of them still run; a half-dead set is stopped."""
     if not STORES_FILE.exists():
         return None
     data = json.loads(STORES_FILE.read_text())
-    return Stores(config.STATE, data["ports"])
+    if all(alive(pid) for pid in data["pids"].values()):
+        return Stores(config.STATE, data["ports"])
+    say("Some local stores from an earlier run have died; restarting them.")
+    for pid in data["pids"].values():
+        if alive(pid):
+            stop_group(pid)
+    STORES_FILE.unlink()
+    return None
+
+
+def airflow_running() -> bool:
+    if RUN_FILE.exists() and alive(json.loads(RUN_FILE.read_text())["airflow_pid"]):
+        return True
+    RUN_FILE.unlink(missing_ok=True)
+    return False
 
 
 def start_stores() -> Stores:
@@ -91,7 +114,7 @@ def password(env: dict[str, str]) -> str:
 
 
 def cmd_up(_: argparse.Namespace) -> None:
-    if RUN_FILE.exists():
+    if airflow_running():
         say(f"Already running (state in {config.STATE}). `make stop` first to restart.")
         return
     t_start = time.monotonic()
@@ -145,11 +168,13 @@ def cmd_down(_: argparse.Namespace) -> None:
 
 
 def cmd_demo(_: argparse.Namespace) -> None:
-    started_here = running_stores() is None
-    stores = running_stores() or start_stores()
+    stores = running_stores()
+    started_here = stores is None
+    if stores is None:
+        stores = start_stores()
     env = airflow_env(config.STATE)
     try:
-        if not RUN_FILE.exists():
+        if not airflow_running():
             prepare_airflow(stores, env)
         say(f"XCom backend: {active_backend(env)}")
         for dag_id in ("simple_xcom_dag", "fetch_pokemon_data_dag"):
@@ -183,7 +208,7 @@ def cmd_status(_: argparse.Namespace) -> None:
     stores = running_stores()
     say(f"stores:  {'running ' + json.dumps(stores.endpoints) if stores else 'stopped'}")
     url = f"http://127.0.0.1:{config.DEFAULT_PORTS['airflow']}"
-    say(f"airflow: {'running on ' + url if RUN_FILE.exists() else 'stopped'}")
+    say(f"airflow: {'running on ' + url if airflow_running() else 'stopped'}")
 
 
 def main() -> None:
