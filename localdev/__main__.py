@@ -106,6 +106,8 @@ def prepare_airflow(stores: Stores, env: dict[str, str]) -> None:
 
 
 def password(env: dict[str, str]) -> str:
+    if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true":
+        return "(no login: SIMPLE_AUTH_MANAGER_ALL_ADMINS is set)"
     path = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
     try:
         return json.loads(path.read_text()).get("admin", "?")
