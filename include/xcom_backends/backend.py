@@ -6,6 +6,7 @@ pandas values are encoded as frames; everything else lives here.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import logging
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from airflow.sdk.bases.xcom import BaseXCom
 from include.xcom_backends.codecs import (
     Codec,
     CSVCodec,
+    Encoded,
     JSONCodec,
     ParquetCodec,
     codec_for_format,
@@ -104,7 +106,7 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         encoded = cls.codec_for(value, rt.settings).encode(value)
         if len(encoded.data) < rt.settings.threshold_bytes:
-            return cls._inline(value)
+            return _inline(value, encoded)
         object_name = object_key(
             prefix=rt.settings.prefix,
             dag_id=dag_id or "",
@@ -132,14 +134,6 @@ class ObjectStorageXCom(BaseXCom):
         log.info("XCom %r stored at %s (%s, %d bytes)", key, uri, encoded.format, ref.size)
         return ref.to_json()
 
-    @staticmethod
-    def _inline(value: Any) -> Any:
-        serialized = BaseXCom.serialize_value(value)
-        if isinstance(serialized, dict) and MARKER in serialized:
-            # A user's dict that looks like one of our references: wrap it so it is never fetched.
-            return {MARKER: _INLINE, "value": serialized}
-        return serialized
-
     # --- pull ------------------------------------------------------------------------------
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:  # type: ignore[override]
@@ -147,7 +141,11 @@ class ObjectStorageXCom(BaseXCom):
         if is_reference(value):
             return cls.load(Reference.from_json(value))
         if isinstance(value, dict) and value.get(MARKER) == _INLINE:
-            return BaseXCom.deserialize_value(_Value(value["value"]))
+            if "base64" in value:
+                data = base64.b64decode(value["base64"])
+                return codec_for_format(value["format"]).decode(data, value.get("kind", "value"))
+            return value["value"]
+        # A plain JSON value kept inline, or a row written by Airflow's default backend (serde).
         return BaseXCom.deserialize_value(result)
 
     @classmethod
@@ -198,6 +196,17 @@ class ObjectStorageXCom(BaseXCom):
         log.info("Purged XCom object %s", ref.uri)
 
 
-@dataclass(frozen=True)
-class _Value:
-    value: Any
+# Keys that would make a plain JSON value look like one of our references or like Airflow serde
+# output on the way back; values containing them are wrapped so they come back exactly as pushed.
+_RESERVED = (b'"__xcom_storage__"', b'"__classname__"', b'"__type"', b'"__var"', b'"__data__"')
+
+
+def _inline(value: Any, encoded: Encoded) -> Any:
+    """The database form of a value below the threshold: no request to storage."""
+    if encoded.format != "json":
+        # DataFrame/Series: our own codec's bytes (Airflow's serde has no Series support).
+        b64 = base64.b64encode(encoded.data).decode("ascii")
+        return {MARKER: _INLINE, "format": encoded.format, "kind": encoded.kind, "base64": b64}
+    if any(marker in encoded.data for marker in _RESERVED):
+        return {MARKER: _INLINE, "value": value}
+    return value

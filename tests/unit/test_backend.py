@@ -164,3 +164,31 @@ def test_purge_deletes_the_object() -> None:
     MemJSON.purge(Result(ref))
     assert MemoryStore.objects == {}
     MemJSON.purge(Result({"plain": "value"}))  # not ours: nothing to do
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pd.DataFrame({"a": pd.array([1, None], dtype="Int64"), "c": pd.Categorical(["x", "y"])}),
+        pd.Series([1.5, 2.5], name="s"),
+        {"__classname__": "builtins.tuple", "__version__": 1, "__data__": [1, 2]},
+        {"nested": [{"__type": "dict", "__var": {}}]},
+    ],
+)
+def test_inline_values_come_back_exactly_without_storage(monkeypatch: pytest.MonkeyPatch, value: Any) -> None:
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES", "1000000")
+    stored = push(MemPandas, value)
+    back = MemPandas.deserialize_value(Result(stored))
+    if isinstance(value, pd.DataFrame):
+        pd.testing.assert_frame_equal(back, value)
+    elif isinstance(value, pd.Series):
+        pd.testing.assert_series_equal(back, value)
+    else:
+        assert back == value
+    assert MemoryStore.calls == []
+
+
+def test_rows_of_the_default_backend_still_read() -> None:
+    from airflow.sdk.bases.xcom import BaseXCom
+
+    assert MemJSON.deserialize_value(Result(BaseXCom.serialize_value((1, 2)))) == (1, 2)
