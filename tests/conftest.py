@@ -7,6 +7,7 @@ session on free 127.0.0.1 ports and stopped at the end.
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -36,10 +37,10 @@ class AirflowSession:
     stores: Any
 
     def run_dag(self, dag_id: str, *, backend: str, extra_env: dict[str, str] | None = None,
-                timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+                args: list[str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
         env = {**self.env, "AIRFLOW__CORE__XCOM_BACKEND": backend, **(extra_env or {})}
         return subprocess.run(
-            [sys.executable, "-m", "airflow", "dags", "test", dag_id],
+            [sys.executable, "-m", "airflow", "dags", "test", dag_id, *(args or [])],
             env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
@@ -80,6 +81,12 @@ def airflow_session(local_stores: Any) -> AirflowSession:
 
     state = _SESSION_TMP / "airflow-state"
     env = airflow_env(state, api_port=free_port())
+    # The example DAGs plus the test DAGs, in one DAG bundle folder (dags test needs files inside it).
+    dags = state / "dags"
+    dags.mkdir(parents=True)
+    for path in [*(REPO / "dags").glob("*.py"), *(REPO / "tests" / "integration" / "dags").glob("*.py")]:
+        shutil.copy(path, dags / path.name)
+    env["AIRFLOW__CORE__DAGS_FOLDER"] = str(dags)
     env.pop("AIRFLOW__CORE__XCOM_BACKEND", None)
     # The DAGs retry twice; tests that expect a failure should not wait the default 300 s between tries.
     env["AIRFLOW__CORE__DEFAULT_TASK_RETRY_DELAY"] = "1"
@@ -106,3 +113,66 @@ def s3_client(local_stores: Any) -> Any:
         aws_secret_access_key=config.DEV_S3_SECRET_KEY,
         region_name="us-east-1",
     )
+
+
+@dataclass
+class BucketReader:
+    """Reads the local servers' buckets with the plain cloud SDKs, independently of include/."""
+
+    stores: Any
+
+    def _s3(self) -> Any:
+        import boto3
+
+        from localdev import config
+
+        return boto3.client("s3", endpoint_url=self.stores.endpoints["s3"], region_name="us-east-1",
+                            aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+                            aws_secret_access_key=config.DEV_S3_SECRET_KEY)  # fmt: skip
+
+    def _gcs_bucket(self) -> Any:
+        from google.auth.credentials import AnonymousCredentials
+        from google.cloud import storage
+
+        from localdev import config
+
+        client = storage.Client(project="local-dev", credentials=AnonymousCredentials(),
+                                client_options={"api_endpoint": self.stores.endpoints["gcs"]})  # fmt: skip
+        return client.bucket(config.BUCKET)
+
+    def _azure_container(self) -> Any:
+        from azure.storage.blob import BlobServiceClient
+
+        from localdev import config
+        from localdev.buckets import azure_connection_string
+
+        service = BlobServiceClient.from_connection_string(azure_connection_string(self.stores.endpoints["azure"]))
+        return service.get_container_client(config.BUCKET)
+
+    def list(self, cloud: str, prefix: str) -> dict[str, int]:
+        from localdev import config
+
+        if cloud in ("s3", "minio"):
+            pages = self._s3().get_paginator("list_objects_v2").paginate(Bucket=config.BUCKET, Prefix=prefix)
+            return {o["Key"]: o["Size"] for page in pages for o in page.get("Contents", [])}
+        if cloud == "gcs":
+            return {b.name: b.size for b in self._gcs_bucket().client.list_blobs(config.BUCKET, prefix=prefix)}
+        if cloud == "azure":
+            return {b.name: b.size for b in self._azure_container().list_blobs(name_starts_with=prefix)}
+        raise ValueError(cloud)
+
+    def read(self, cloud: str, key: str) -> bytes:
+        from localdev import config
+
+        if cloud in ("s3", "minio"):
+            return self._s3().get_object(Bucket=config.BUCKET, Key=key)["Body"].read()
+        if cloud == "gcs":
+            return self._gcs_bucket().blob(key).download_as_bytes()
+        if cloud == "azure":
+            return self._azure_container().download_blob(key).readall()
+        raise ValueError(cloud)
+
+
+@pytest.fixture(scope="session")
+def buckets(local_stores: Any) -> BucketReader:
+    return BucketReader(local_stores)
