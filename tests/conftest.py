@@ -55,7 +55,11 @@ class AirflowSession:
             rows = db.execute(
                 "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?", (dag_id, run_id)
             ).fetchall()
-        return [{"task_id": t, "map_index": m, "key": k, "raw": v, "value": json.loads(v)} for t, m, k, v in rows]
+        # SQLite's JSON column hands back numbers as numbers and everything else as JSON text.
+        return [
+            {"task_id": t, "map_index": m, "key": k, "raw": str(v), "value": json.loads(v) if isinstance(v, str) else v}
+            for t, m, k, v in rows
+        ]
 
 
 @pytest.fixture(scope="session")
