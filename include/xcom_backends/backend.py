@@ -27,6 +27,7 @@ from include.xcom_backends.errors import (
     XComIntegrityError,
     XComObjectMissingError,
     XComReferenceError,
+    XComStorageConfigError,
     XComStorageError,
 )
 from include.xcom_backends.keys import is_inside, object_key
@@ -47,6 +48,14 @@ class _Runtime:
     def uri(self, key: str, scheme: str) -> str:
         return f"{scheme}://{self.settings.bucket}/{key}"
 
+    def hint(self, operation: str) -> str:
+        return (
+            f"Check that {self.store.endpoint} is reachable, that bucket {self.settings.bucket!r} exists and that "
+            f"connection {self.settings.conn_id!r} has credentials allowed to {operation} objects in it "
+            f"(timeouts and attempts: [xcom_storage] timeout_seconds={self.settings.timeout_seconds:g}, "
+            f"max_attempts={self.settings.max_attempts})."
+        )
+
 
 class ObjectStorageXCom(BaseXCom):
     """Offloads XCom values to object storage and keeps a small JSON reference in the database."""
@@ -66,14 +75,25 @@ class ObjectStorageXCom(BaseXCom):
         """Settings and store client, built once per process (a task runs in its own process)."""
         rt = ObjectStorageXCom._runtimes.get(cls)
         if rt is None:
+            from airflow.sdk import BaseHook
+
             settings = cls.settings()
             try:
-                store = cls.store_class(settings.conn_id)
+                # Explicitly: some hooks (S3Hook) silently fall back to ambient credentials without it.
+                BaseHook.get_connection(settings.conn_id)
             except Exception as exc:
-                raise XComStorageError(
+                raise XComStorageConfigError(
+                    f"{cls.__name__}: Airflow connection {settings.conn_id!r} could not be loaded "
+                    f"({type(exc).__name__}: {exc}). Create it (Admin > Connections, airflow_settings.yaml or "
+                    f"AIRFLOW_CONN_{settings.conn_id.upper()}) or point [xcom_storage] conn_id at another one."
+                ) from None
+            try:
+                store = cls.store_class(settings)
+            except Exception as exc:
+                raise XComStorageConfigError(
                     f"{cls.__name__}: could not create a {cls.store_class.__name__} client from Airflow "
-                    f"connection {settings.conn_id!r} ({type(exc).__name__}: {exc}). Check that the "
-                    f"connection exists and is complete, or set [xcom_storage] conn_id."
+                    f"connection {settings.conn_id!r} ({type(exc).__name__}: {exc}). Check the connection's "
+                    f"fields for this store (see README, Configuration)."
                 ) from exc
             rt = ObjectStorageXCom._runtimes[cls] = _Runtime(settings, store)
         return rt
@@ -122,7 +142,8 @@ class ObjectStorageXCom(BaseXCom):
         except Exception as exc:
             raise XComStorageError(
                 f"Could not store XCom {key!r} of task {task_id!r} at {uri} (endpoint {rt.store.endpoint}, "
-                f"bucket {rt.settings.bucket!r}, key {object_name!r}): {type(exc).__name__}: {exc}"
+                f"bucket {rt.settings.bucket!r}, key {object_name!r}, connection {rt.settings.conn_id!r}): "
+                f"{type(exc).__name__}: {exc}. {rt.hint('write')}"
             ) from exc
         ref = Reference(
             uri=uri,
@@ -174,7 +195,8 @@ class ObjectStorageXCom(BaseXCom):
             ) from None
         except Exception as exc:
             raise XComStorageError(
-                f"Could not read XCom object {ref.uri} (endpoint {rt.store.endpoint}): {type(exc).__name__}: {exc}"
+                f"Could not read XCom object {ref.uri} (endpoint {rt.store.endpoint}, connection "
+                f"{rt.settings.conn_id!r}): {type(exc).__name__}: {exc}. {rt.hint('read')}"
             ) from exc
         if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
             raise XComIntegrityError(

@@ -7,17 +7,30 @@ prefix.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from urllib.parse import quote
 
 _SAFE = "-_.~:=@,"
 
 
+# S3 and GCS keys are at most 1024 bytes, Azure blob names 1024 characters: one encoded id may take
+# 160 bytes (ids of up to 250 unicode characters encode to far more); longer ones are cut and suffixed
+# with a hash of the full id, so distinct ids stay distinct.
+MAX_SEGMENT = 160
+
+
 def encode_segment(value: object) -> str:
-    """Encode one id as a single path segment that cannot be '', '.' or '..'."""
-    text = quote(str(value), safe=_SAFE)
+    """Encode one id as a single bounded path segment that cannot be '', '.' or '..'."""
+    raw = str(value)
+    text = quote(raw, safe=_SAFE)
     if text in ("", ".", ".."):
         text = text.replace(".", "%2E") or "%00empty"
+    if len(text) > MAX_SEGMENT:
+        digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
+        head = text[: MAX_SEGMENT - 18]
+        head = head[: head.rfind("%")] if "%" in head[-2:] else head  # never cut an escape in half
+        text = f"{head}~~{digest}"
     return text
 
 

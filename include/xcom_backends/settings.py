@@ -19,6 +19,12 @@ class XComStorageSettings:
     threshold_bytes: int
     compression: str
     dataframe_format: str
+    timeout_seconds: float = 30.0
+    max_attempts: int = 3
+
+    @property
+    def connect_timeout(self) -> float:
+        return min(10.0, self.timeout_seconds)
 
     @classmethod
     def from_airflow_config(cls, *, default_conn_id: str) -> XComStorageSettings:
@@ -34,6 +40,8 @@ class XComStorageSettings:
             threshold_bytes=get("threshold_bytes", "0"),
             compression=get("compression", "snappy"),
             dataframe_format=get("dataframe_format", "parquet"),
+            timeout_seconds=get("timeout_seconds", "30"),
+            max_attempts=get("max_attempts", "3"),
         )
 
     @classmethod
@@ -46,6 +54,8 @@ class XComStorageSettings:
         threshold_bytes: str | int,
         compression: str,
         dataframe_format: str,
+        timeout_seconds: str | float = 30.0,
+        max_attempts: str | int = 3,
     ) -> XComStorageSettings:
         def bad(name: str, value: object, expected: str) -> XComStorageConfigError:
             return XComStorageConfigError(
@@ -72,4 +82,16 @@ class XComStorageSettings:
         dataframe_format = dataframe_format.lower()
         if dataframe_format not in DATAFRAME_FORMATS:
             raise bad("dataframe_format", dataframe_format, " or ".join(DATAFRAME_FORMATS))
-        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format)
+        try:
+            timeout = float(timeout_seconds)
+        except (TypeError, ValueError):
+            raise bad("timeout_seconds", timeout_seconds, "a number of seconds > 0") from None
+        if not 0 < timeout <= 3600:
+            raise bad("timeout_seconds", timeout_seconds, "a number of seconds > 0 and <= 3600")
+        try:
+            attempts = int(max_attempts)
+        except (TypeError, ValueError):
+            raise bad("max_attempts", max_attempts, "a whole number from 1 to 20") from None
+        if not 1 <= attempts <= 20:
+            raise bad("max_attempts", max_attempts, "a whole number from 1 to 20")
+        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format, timeout, attempts)

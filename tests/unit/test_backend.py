@@ -22,8 +22,8 @@ class MemoryStore:
     objects: ClassVar[dict[tuple[str, str], bytes]] = {}
     calls: ClassVar[list[str]] = []
 
-    def __init__(self, conn_id: str) -> None:
-        self.conn_id = conn_id
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.calls.append("put")
@@ -40,9 +40,6 @@ class MemoryStore:
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         return iter([ObjectInfo(k, len(v)) for (b, k), v in self.objects.items() if b == bucket])
-
-    def ensure_bucket(self, bucket: str) -> None:
-        pass
 
 
 class MemJSON(ObjectStorageXCom):
@@ -61,6 +58,7 @@ class Result:
 
 @pytest.fixture(autouse=True)
 def clean(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("AIRFLOW_CONN_MEM_CONN", "generic://")
     for name in ("BUCKET", "PREFIX", "THRESHOLD_BYTES", "DATAFRAME_FORMAT", "CONN_ID"):
         monkeypatch.delenv(f"AIRFLOW__XCOM_STORAGE__{name}", raising=False)
     MemoryStore.objects.clear()
@@ -192,3 +190,11 @@ def test_rows_of_the_default_backend_still_read() -> None:
     from airflow.sdk.bases.xcom import BaseXCom
 
     assert MemJSON.deserialize_value(Result(BaseXCom.serialize_value((1, 2)))) == (1, 2)
+
+
+def test_missing_connection_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.xcom_backends.errors import XComStorageConfigError
+
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__CONN_ID", "no_such_conn")
+    with pytest.raises(XComStorageConfigError, match=r"'no_such_conn' could not be loaded.*AIRFLOW_CONN_NO_SUCH_CONN"):
+        push(MemJSON, [1])

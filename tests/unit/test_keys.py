@@ -41,3 +41,12 @@ def test_distinct_ids_give_distinct_segments() -> None:
 )  # fmt: skip
 def test_is_inside(k: str, inside: bool) -> None:
     assert is_inside(k, "xcom") is inside
+
+
+def test_long_unicode_ids_stay_within_key_limits_and_distinct() -> None:
+    a, b = "ü" * 250, "ü" * 249 + "x"
+    k = key(dag_id=a, task_id=a, run_id="r" * 250, key=b)
+    assert len(k.encode()) <= 1024
+    assert encode_segment(a) != encode_segment(b)
+    assert all(len(seg) <= 160 for seg in k.split("/"))
+    assert "%" not in encode_segment(a)[-20:-18]  # no escape cut in half before the hash

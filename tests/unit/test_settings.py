@@ -35,3 +35,18 @@ def test_invalid_value_names_the_setting(name: str, value: str) -> None:
         XComStorageConfigError, match=rf"\[xcom_storage\] {name} .*AIRFLOW__XCOM_STORAGE__{name.upper()}"
     ):
         XComStorageSettings.parse(**{**GOOD, name: value})
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("timeout_seconds", "0"), ("timeout_seconds", "soon"), ("max_attempts", "0"), ("max_attempts", "2.5")],
+)
+def test_invalid_transport_settings(name: str, value: str) -> None:
+    with pytest.raises(XComStorageConfigError, match=rf"\[xcom_storage\] {name} "):
+        XComStorageSettings.parse(**{**GOOD, name: value})
+
+
+def test_transport_settings() -> None:
+    s = XComStorageSettings.parse(**{**GOOD, "timeout_seconds": "2.5", "max_attempts": "5"})
+    assert (s.timeout_seconds, s.connect_timeout, s.max_attempts) == (2.5, 2.5, 5)
+    assert XComStorageSettings.parse(**GOOD).connect_timeout == 10.0

@@ -1,29 +1,44 @@
-"""Azure Blob Storage through the Azure provider's WasbHook (azure-storage-blob BlobServiceClient)."""
+"""Azure Blob Storage through the Azure provider's WasbHook (azure-storage-blob BlobServiceClient).
+
+Timeouts and retries with exponential backoff are azure-core's, passed on every call. Blobs above
+the SDK's single-put size go as blocks committed in one final call, so a failed upload leaves no blob.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
+from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectInfo
 
 
 class AzureBlobStore:
     scheme = "az"
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, settings: XComStorageSettings) -> None:
         from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+        from azure.storage.blob import BlobServiceClient, ExponentialRetry
 
-        self._client = WasbHook(wasb_conn_id=conn_id).get_conn()
-        self.endpoint = self._client.url
+        hooked = WasbHook(wasb_conn_id=settings.conn_id).get_conn()
+        # Same account URL and credential as the hook resolved, with a bounded retry policy: the SDK's
+        # default waits 15 s before its first retry.
+        retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=settings.max_attempts - 1)
+        self._client = BlobServiceClient(account_url=hooked.url, credential=hooked.credential, retry_policy=retry)
+        self.endpoint = hooked.primary_endpoint
+        self._call: dict[str, Any] = {
+            "connection_timeout": settings.connect_timeout,
+            "read_timeout": settings.timeout_seconds,
+        }
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._client.get_blob_client(bucket, key).upload_blob(data, overwrite=True)
+        self._client.get_blob_client(bucket, key).upload_blob(data, overwrite=True, max_concurrency=4, **self._call)
 
     def get(self, bucket: str, key: str) -> bytes:
         from azure.core.exceptions import ResourceNotFoundError
 
         try:
-            return self._client.get_blob_client(bucket, key).download_blob().readall()
+            return self._client.get_blob_client(bucket, key).download_blob(max_concurrency=4, **self._call).readall()
         except ResourceNotFoundError as exc:
             raise KeyError(key) from exc
 
@@ -33,18 +48,11 @@ class AzureBlobStore:
         container = self._client.get_container_client(bucket)
         for key in keys:
             try:
-                container.delete_blob(key)
+                container.delete_blob(key, **self._call)
             except ResourceNotFoundError:
                 pass
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        for blob in self._client.get_container_client(bucket).list_blobs(name_starts_with=prefix):
+        container = self._client.get_container_client(bucket)
+        for blob in container.list_blobs(name_starts_with=prefix, **self._call):
             yield ObjectInfo(blob.name, blob.size or 0)
-
-    def ensure_bucket(self, bucket: str) -> None:
-        from azure.core.exceptions import ResourceExistsError
-
-        try:
-            self._client.create_container(bucket)
-        except ResourceExistsError:
-            pass

@@ -6,6 +6,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from include.xcom_backends.settings import XComStorageSettings
+
 
 @dataclass(frozen=True)
 class ObjectInfo:
@@ -14,11 +16,14 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    """A bucket-addressed byte store. Implementations raise the client's own exceptions,
-    except ``get`` which raises ``KeyError`` for a missing object."""
+    """A bucket-addressed byte store built from the ``[xcom_storage]`` settings (connection id,
+    timeouts, attempts). Implementations raise the client's own exceptions, except ``get`` which
+    raises ``KeyError`` for a missing object. A failed ``put`` must leave no object behind."""
 
     scheme: str
     endpoint: str
+
+    def __init__(self, settings: XComStorageSettings) -> None: ...
 
     def put(self, bucket: str, key: str, data: bytes) -> None: ...
 
@@ -27,5 +32,3 @@ class ObjectStore(Protocol):
     def delete(self, bucket: str, keys: Iterable[str]) -> None: ...
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]: ...
-
-    def ensure_bucket(self, bucket: str) -> None: ...

@@ -2,6 +2,8 @@
 
 Connection: host ``http://minio:9000`` (plain HTTP) or ``https://host:port`` (TLS; also the default
 without a scheme), login = access key, password = secret key, optional extra ``{"region": "..."}``.
+Timeouts and retries with backoff are urllib3's, on the client's own pool. Values above 5 MiB go as a
+multipart upload, which only becomes an object once complete.
 """
 
 from __future__ import annotations
@@ -9,33 +11,51 @@ from __future__ import annotations
 import io
 from collections.abc import Iterable, Iterator
 
+from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectInfo
+
+PART_SIZE = 16 * 1024 * 1024
 
 
 class MinIOStore:
     scheme = "s3"
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, settings: XComStorageSettings) -> None:
+        import certifi
+        import urllib3
         from airflow.sdk import BaseHook
         from minio import Minio
 
-        conn = BaseHook.get_connection(conn_id)
+        conn = BaseHook.get_connection(settings.conn_id)
         host = conn.host or ""
         secure = not host.startswith("http://")
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
         if conn.port:
             host = f"{host}:{conn.port}"
         self.endpoint = f"{'https' if secure else 'http'}://{host}"
+        http = urllib3.PoolManager(
+            timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.timeout_seconds),
+            retries=urllib3.Retry(
+                total=settings.max_attempts - 1,
+                backoff_factor=0.2,
+                status_forcelist=(500, 502, 503, 504),
+                allowed_methods=None,  # every method: a PUT of the same key is idempotent
+            ),
+            maxsize=16,
+            cert_reqs="CERT_REQUIRED",
+            ca_certs=certifi.where(),
+        )
         self._client = Minio(
             host,
             access_key=conn.login,
             secret_key=conn.password,
             secure=secure,
             region=conn.extra_dejson.get("region"),
+            http_client=http,
         )
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._client.put_object(bucket, key, io.BytesIO(data), len(data))
+        self._client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=PART_SIZE)
 
     def get(self, bucket: str, key: str) -> bytes:
         from minio.error import S3Error
@@ -57,12 +77,8 @@ class MinIOStore:
 
         errors = list(self._client.remove_objects(bucket, [DeleteObject(k) for k in keys]))
         if errors:
-            raise RuntimeError(f"MinIO could not delete {len(errors)} objects: {errors[:3]}")
+            raise RuntimeError(f"MinIO refused to delete {len(errors)} objects: {errors[:3]}")
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
-            yield ObjectInfo(obj.object_name, obj.size or 0)
-
-    def ensure_bucket(self, bucket: str) -> None:
-        if not self._client.bucket_exists(bucket):
-            self._client.make_bucket(bucket)
+            yield ObjectInfo(obj.object_name or "", obj.size or 0)

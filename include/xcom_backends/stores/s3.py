@@ -1,23 +1,47 @@
-"""Amazon S3 (and any S3-compatible endpoint) through the Amazon provider's S3Hook/boto3 client."""
+"""Amazon S3 (and any S3-compatible endpoint) through the Amazon provider's S3Hook/boto3 client.
+
+Timeouts and retries (standard mode, exponential backoff) come from botocore's own Config; values
+from 64 MiB up go as a multipart upload, which S3 only makes visible once it is complete and which
+boto3 aborts on failure.
+"""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 
+from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectInfo
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+MULTIPART_CHUNK = 16 * 1024 * 1024
 
 
 class S3Store:
     scheme = "s3"
 
-    def __init__(self, conn_id: str) -> None:
+    def __init__(self, settings: XComStorageSettings) -> None:
         from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from boto3.s3.transfer import TransferConfig
+        from botocore.config import Config
 
-        self._client = S3Hook(aws_conn_id=conn_id).get_conn()
+        config = Config(
+            connect_timeout=settings.connect_timeout,
+            read_timeout=settings.timeout_seconds,
+            retries={"max_attempts": settings.max_attempts, "mode": "standard"},
+            max_pool_connections=16,
+        )
+        self._client = S3Hook(aws_conn_id=settings.conn_id, config=config).get_conn()
+        self._transfer = TransferConfig(
+            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
+        )
         self.endpoint = self._client.meta.endpoint_url
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._client.put_object(Bucket=bucket, Key=key, Body=data)
+        if len(data) < MULTIPART_THRESHOLD:
+            self._client.put_object(Bucket=bucket, Key=key, Body=data)
+        else:
+            self._client.upload_fileobj(io.BytesIO(data), bucket, key, Config=self._transfer)
 
     def get(self, bucket: str, key: str) -> bytes:
         try:
@@ -28,16 +52,14 @@ class S3Store:
     def delete(self, bucket: str, keys: Iterable[str]) -> None:
         batch = [{"Key": k} for k in keys]
         for i in range(0, len(batch), 1000):
-            self._client.delete_objects(Bucket=bucket, Delete={"Objects": batch[i : i + 1000], "Quiet": True})
+            response = self._client.delete_objects(
+                Bucket=bucket, Delete={"Objects": batch[i : i + 1000], "Quiet": True}
+            )
+            if response.get("Errors"):
+                raise RuntimeError(f"S3 refused to delete {len(response['Errors'])} objects: {response['Errors'][:3]}")
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for page in pages:
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["Size"])
-
-    def ensure_bucket(self, bucket: str) -> None:
-        try:
-            self._client.head_bucket(Bucket=bucket)
-        except self._client.exceptions.ClientError:
-            self._client.create_bucket(Bucket=bucket)
