@@ -148,7 +148,7 @@ def seaweedfs(state: Path, s3_port: int, bucket: str) -> Server:
         f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
         f"-master.port={internal[0]}", f"-volume.port={internal[1]}",
         f"-filer.port={internal[2]}", f"-admin.port={internal[3]}", "-admin.ui=false",
-        f"-bucket={bucket}",
+        f"-bucket={bucket}", "-s3.autoCreateBucket=false",  # like S3: a missing bucket is an error
     ]  # fmt: skip
     env = {"AWS_ACCESS_KEY_ID": config.DEV_S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": config.DEV_S3_SECRET_KEY}
     # An unsigned request is refused with 403 once the server is up: that is "ready".

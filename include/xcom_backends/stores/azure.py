@@ -12,6 +12,9 @@ from typing import Any
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectInfo
 
+MAX_SINGLE_PUT = 64 * 1024 * 1024  # larger blobs go as 16 MiB blocks, committed in one final call
+BLOCK_SIZE = 16 * 1024 * 1024
+
 
 class AzureBlobStore:
     scheme = "az"
@@ -24,7 +27,13 @@ class AzureBlobStore:
         # Same account URL and credential as the hook resolved, with a bounded retry policy: the SDK's
         # default waits 15 s before its first retry.
         retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=settings.max_attempts - 1)
-        self._client = BlobServiceClient(account_url=hooked.url, credential=hooked.credential, retry_policy=retry)
+        self._client = BlobServiceClient(
+            account_url=hooked.url,
+            credential=hooked.credential,
+            retry_policy=retry,
+            max_single_put_size=MAX_SINGLE_PUT,
+            max_block_size=BLOCK_SIZE,
+        )
         self.endpoint = hooked.primary_endpoint
         self._call: dict[str, Any] = {
             "connection_timeout": settings.connect_timeout,

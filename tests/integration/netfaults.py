@@ -1,0 +1,98 @@
+"""Loopback network faults for tests: a black hole (accepts, never answers) and a TCP proxy that can
+delay every connection or cut it after N bytes sent upstream. Bounded: daemon threads, closed by the test."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+
+def _listener() -> socket.socket:
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    sock.settimeout(0.2)
+    return sock
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A port that accepts connections and reads, but never answers: hanging storage."""
+    sock, stop, held = _listener(), threading.Event(), []
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+                held.append(conn)
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        for conn in held:
+            conn.close()
+        sock.close()
+
+
+@contextlib.contextmanager
+def proxy(upstream_port: int, *, delay: float = 0.0, cut_after: int | None = None) -> Iterator[int]:
+    """Forward 127.0.0.1:<port> to upstream; wait `delay` s per connection; once more than `cut_after`
+    bytes in all went upstream, close every connection that sends more (a transfer broken mid-way)."""
+    sock, stop = _listener(), threading.Event()
+    sent = [0]
+    lock = threading.Lock()
+
+    def pump(src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if limit is not None:
+                    with lock:
+                        if sent[0] + len(chunk) > limit:
+                            break
+                        sent[0] += len(chunk)
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(socket.SHUT_RDWR)
+
+    def handle(client: socket.socket) -> None:
+        time.sleep(delay)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", upstream_port), timeout=10)
+        except OSError:
+            client.close()
+            return
+        upstream.settimeout(None)
+        client.settimeout(None)
+        threading.Thread(target=pump, args=(client, upstream, cut_after), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, None), daemon=True).start()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            threading.Thread(target=handle, args=(conn,), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        stop.set()
+        thread.join(2)
+        sock.close()

@@ -1,0 +1,328 @@
+"""Faults injected for real against the local servers: storage stopped, hanging, slow, objects deleted
+or corrupted behind Airflow's back, uploads cut mid-way, bad credentials, bad buckets, crafted references.
+
+The backends run in this process (connections from AIRFLOW_CONN_* env vars, as a worker would
+resolve them); each cloud has its own servers here so they can be stopped and restarted.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import include.xcom_backends as backends
+from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.errors import (
+    XComIntegrityError,
+    XComObjectMissingError,
+    XComReferenceError,
+    XComStorageConfigError,
+    XComStorageError,
+)
+from localdev import config, servers
+from localdev.settings_loader import parse_settings
+from tests.conftest import BucketReader
+from tests.integration.netfaults import black_hole, proxy
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[2]
+CLOUDS = ["s3", "minio", "gcs", "azure"]
+BACKEND = {
+    "s3": backends.S3JSONXComBackend,
+    "minio": backends.MinIOJSONXComBackend,
+    "gcs": backends.GCSJSONXComBackend,
+    "azure": backends.AzureJSONXComBackend,
+}
+SERVER_OF = {"s3": "s3", "minio": "s3", "gcs": "gcs", "azure": "azure"}
+SECRETS = [config.AZURITE_KEY, "WRONG-SECRET-4711"]
+
+
+@dataclass
+class FaultServers:
+    state: Path
+    ports: dict[str, int]
+    running: dict[str, servers.Server] = field(default_factory=dict)
+
+    def start(self, name: str) -> None:
+        make = {
+            "s3": lambda: servers.seaweedfs(self.state, self.ports["s3"], config.BUCKET),
+            "gcs": lambda: servers.fake_gcs(self.state, self.ports["gcs"]),
+            "azure": lambda: servers.azurite(self.state, self.ports["azure"]),
+        }[name]
+        server = make()
+        server.start()
+        self.running[name] = server
+
+    def stop(self, name: str) -> None:
+        server = self.running.pop(name)
+        assert server.pid is not None
+        servers.stop_group(server.pid)
+
+    @property
+    def endpoints(self) -> dict[str, str]:
+        return servers.Stores(self.state, {"pokeapi": 0, **self.ports}).endpoints
+
+
+@pytest.fixture(scope="module")
+def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultServers]:
+    from localdev.buckets import create_buckets
+
+    fs = FaultServers(
+        tmp_path_factory.mktemp("fault-servers"), {n: servers.free_port() for n in ("s3", "gcs", "azure")}
+    )
+    try:
+        for name in ("s3", "gcs", "azure"):
+            fs.start(name)
+        create_buckets(fs.endpoints)
+        yield fs
+    finally:
+        for name in list(fs.running):
+            fs.stop(name)
+
+
+def connection_env(ports: dict[str, int], **overrides: str) -> dict[str, str]:
+    """AIRFLOW_CONN_* env vars from airflow_settings.yaml, pointed at the given ports."""
+    rewrites = config.host_rewrites({"pokeapi": 1, **ports})
+    env = {}
+    for conn in parse_settings(REPO / "airflow_settings.yaml", rewrites)["connections"]:
+        doc = {k: v for k, v in conn.items() if k != "conn_id" and v is not None}
+        if "extra" in doc:
+            doc["extra"] = json.loads(doc["extra"])
+        env[f"AIRFLOW_CONN_{conn['conn_id'].upper()}"] = json.dumps(doc)
+    env.update(overrides)
+    return env
+
+
+@dataclass
+class Harness:
+    cloud: str
+    servers: FaultServers
+    monkeypatch: pytest.MonkeyPatch
+    prefix: str = field(default_factory=lambda: f"faults/{uuid.uuid4().hex[:8]}")
+
+    def backend(self, ports: dict[str, int] | None = None, conn_overrides: dict[str, str] | None = None,
+                **settings: Any) -> type[ObjectStorageXCom]:  # fmt: skip
+        ports = {**self.servers.ports, **(ports or {})}
+        for key, value in connection_env(ports, **(conn_overrides or {})).items():
+            self.monkeypatch.setenv(key, value)
+        self.monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__PREFIX", self.prefix)
+        for name in ("THRESHOLD_BYTES", "TIMEOUT_SECONDS", "MAX_ATTEMPTS", "BUCKET"):
+            self.monkeypatch.delenv(f"AIRFLOW__XCOM_STORAGE__{name}", raising=False)
+        settings = {"timeout_seconds": 3, "max_attempts": 2, **settings}
+        for name, value in settings.items():
+            self.monkeypatch.setenv(f"AIRFLOW__XCOM_STORAGE__{name.upper()}", str(value))
+        ObjectStorageXCom.reset()
+        return BACKEND[self.cloud]
+
+    @property
+    def reader(self) -> BucketReader:
+        return BucketReader(self.servers)
+
+    def objects(self) -> dict[str, int]:
+        return self.reader.list(self.cloud, self.prefix + "/")
+
+
+@dataclass
+class Result:
+    value: Any
+
+
+def push(backend: type[ObjectStorageXCom], value: Any, task_id: str = "t", **ids: Any) -> dict[str, Any]:
+    args = {"key": "return_value", "task_id": task_id, "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
+    return json.loads(json.dumps(backend.serialize_value(value, **{**args, **ids})))
+
+
+def pull(backend: type[ObjectStorageXCom], ref: Any) -> Any:
+    return backend.deserialize_value(Result(ref))
+
+
+def assert_no_secrets(text: str) -> None:
+    for secret in SECRETS:
+        assert secret not in text
+
+
+@pytest.fixture(params=CLOUDS)
+def harness(request: pytest.FixtureRequest, fault_servers: FaultServers, monkeypatch: pytest.MonkeyPatch) -> Harness:
+    return Harness(request.param, fault_servers, monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _reset_backends() -> Iterator[None]:
+    yield
+    ObjectStorageXCom.reset()
+
+
+def test_push_while_storage_down_fails_then_retry_succeeds(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    backend = harness.backend()
+    server = SERVER_OF[harness.cloud]
+    harness.servers.stop(server)
+    try:
+        started = time.monotonic()
+        with pytest.raises(XComStorageError) as err:
+            push(backend, {"x": 1})
+        elapsed = time.monotonic() - started
+        message = str(err.value)
+        assert "Could not store XCom 'return_value'" in message
+        assert f":{harness.servers.ports[server]}" in message  # the endpoint
+        assert "bucket 'airflow-xcom'" in message and f"key '{harness.prefix}/faults/manual__1/t/-1/" in message
+        assert elapsed < 60, f"took {elapsed:.0f}s"
+        assert_no_secrets(message + caplog.text)
+    finally:
+        harness.servers.start(server)
+    ref = push(backend, {"x": 1})  # the task's retry, once storage is back
+    assert pull(backend, ref) == {"x": 1}
+
+
+def test_pull_while_storage_down_names_the_uri(harness: Harness) -> None:
+    backend = harness.backend()
+    ref = push(backend, [1, 2, 3])
+    server = SERVER_OF[harness.cloud]
+    harness.servers.stop(server)
+    try:
+        with pytest.raises(XComStorageError, match=f"Could not read XCom object {ref['uri']}"):
+            pull(backend, ref)
+    finally:
+        harness.servers.start(server)
+    assert pull(backend, ref) == [1, 2, 3]
+
+
+def test_object_deleted_behind_airflows_back(harness: Harness) -> None:
+    backend = harness.backend()
+    ref = push(backend, "value")
+    (key,) = harness.objects()
+    BACKEND[harness.cloud].runtime().store.delete("airflow-xcom", [key])
+    assert harness.objects() == {}
+    with pytest.raises(XComObjectMissingError, match=f"XCom object {ref['uri']} does not exist"):
+        pull(backend, ref)
+
+
+@pytest.mark.parametrize("damage", ["flip", "truncate"])
+def test_corrupted_or_truncated_object_is_caught(harness: Harness, damage: str) -> None:
+    backend = harness.backend()
+    ref = push(backend, {"numbers": list(range(100))})
+    (key,) = harness.objects()
+    data = harness.reader.read(harness.cloud, key)
+    bad = data.replace(b"42", b"24") if damage == "flip" else data[: len(data) // 2]
+    BACKEND[harness.cloud].runtime().store.put("airflow-xcom", key, bad)
+    with pytest.raises(XComIntegrityError, match=f"XCom object {ref['uri']} is corrupted"):
+        pull(backend, ref)
+
+
+def _hang_overrides(cloud: str, port: int, ports: dict[str, int]) -> dict[str, int]:
+    return {SERVER_OF[cloud]: port}
+
+
+def test_hanging_storage_times_out(harness: Harness) -> None:
+    with black_hole() as port:
+        backend = harness.backend(ports={SERVER_OF[harness.cloud]: port}, timeout_seconds=1, max_attempts=2)
+        started = time.monotonic()
+        with pytest.raises(XComStorageError, match=f"127.0.0.1:{port}"):
+            push(backend, {"x": 1})
+        elapsed = time.monotonic() - started
+    assert elapsed < 30, f"a hanging store held the task for {elapsed:.0f}s"
+
+
+def test_slow_storage_within_timeout_succeeds(harness: Harness) -> None:
+    server = SERVER_OF[harness.cloud]
+    with proxy(harness.servers.ports[server], delay=0.5) as port:
+        backend = harness.backend(ports={server: port}, timeout_seconds=10)
+        ref = push(backend, {"slow": True})
+        assert pull(backend, ref) == {"slow": True}
+
+
+def test_upload_cut_midway_leaves_no_reference_and_no_object(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.xcom_backends.stores import azure, gcs, minio, s3
+
+    # Smaller multipart/chunk sizes, so a 12 MB value exercises the multi-request upload paths.
+    monkeypatch.setattr(s3, "MULTIPART_THRESHOLD", 8 * 1024 * 1024)
+    monkeypatch.setattr(s3, "MULTIPART_CHUNK", 5 * 1024 * 1024)
+    monkeypatch.setattr(minio, "PART_SIZE", 5 * 1024 * 1024)
+    monkeypatch.setattr(gcs, "CHUNK_SIZE", 4 * 1024 * 1024)
+    monkeypatch.setattr(azure, "MAX_SINGLE_PUT", 4 * 1024 * 1024)
+    monkeypatch.setattr(azure, "BLOCK_SIZE", 4 * 1024 * 1024)
+    server = SERVER_OF[harness.cloud]
+    value = "x" * (12 * 1024 * 1024)
+    with proxy(harness.servers.ports[server], cut_after=6 * 1024 * 1024) as port:
+        backend = harness.backend(ports={server: port}, timeout_seconds=10, max_attempts=2)
+        with pytest.raises(XComStorageError, match="Could not store XCom"):
+            push(backend, value)
+    assert harness.objects() == {}, "a failed upload left an object a reader could take for the value"
+    if harness.cloud in ("s3", "minio"):
+        uploads = harness.reader._s3().list_multipart_uploads(Bucket="airflow-xcom", Prefix=harness.prefix)
+        assert uploads.get("Uploads", []) == [] or harness.cloud == "minio"
+    # Through the real endpoint the same large value goes and comes back whole.
+    backend = harness.backend()
+    ref = push(backend, value)
+    assert pull(backend, ref) == value
+
+
+def test_wrong_credentials_one_clear_error(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+    if harness.cloud == "gcs":
+        pytest.skip("fake-gcs-server does not check credentials (anonymous emulator)")
+    conn_id = BACKEND[harness.cloud].default_conn_id
+    env = connection_env(harness.servers.ports)
+    doc = json.loads(env[f"AIRFLOW_CONN_{conn_id.upper()}"])
+    if harness.cloud == "azure":
+        doc["extra"]["connection_string"] = doc["extra"]["connection_string"].replace(
+            config.AZURITE_KEY,
+            "V1JPTkctU0VDUkVULTQ3MTE=",  # base64("WRONG-SECRET-4711")
+        )
+    else:
+        doc["password"] = "WRONG-SECRET-4711"
+    backend = harness.backend(conn_overrides={f"AIRFLOW_CONN_{conn_id.upper()}": json.dumps(doc)})
+    with pytest.raises(XComStorageError) as err:
+        push(backend, {"x": 1})
+    assert f"connection '{conn_id}'" in str(err.value)
+    assert_no_secrets(str(err.value) + caplog.text)
+    assert "V1JPTkctU0VDUkVULTQ3MTE=" not in str(err.value) + caplog.text
+
+
+def test_missing_bucket_one_clear_error(harness: Harness) -> None:
+    backend = harness.backend(bucket="no-such-bucket")
+    with pytest.raises(XComStorageError, match="bucket 'no-such-bucket'"):
+        push(backend, {"x": 1})
+
+
+def test_missing_connection_one_clear_error(harness: Harness) -> None:
+    backend = harness.backend(conn_id="not_defined_anywhere")
+    with pytest.raises(XComStorageConfigError, match="'not_defined_anywhere' could not be loaded"):
+        push(backend, {"x": 1})
+
+
+def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness) -> None:
+    backend = harness.backend()
+    victim = f"outside-{uuid.uuid4().hex[:8]}/secret.json"
+    BACKEND[harness.cloud].runtime().store.put("airflow-xcom", victim, b'"secret"')
+    ref = push(backend, "mine")
+    scheme = ref["uri"].split("://")[0]
+    for uri in (f"{scheme}://airflow-xcom/{victim}", f"{scheme}://airflow-xcom/{harness.prefix}/../{victim}",
+                f"{scheme}://other-bucket/{harness.prefix}/x.json"):  # fmt: skip
+        crafted = {**ref, "uri": uri}
+        with pytest.raises(XComReferenceError, match="outside the configured location"):
+            pull(backend, crafted)
+        with pytest.raises(XComReferenceError):
+            backend.purge(Result(crafted))
+    assert harness.reader.read(harness.cloud, victim) == b'"secret"'
+
+
+def test_ids_with_every_allowed_character(harness: Harness) -> None:
+    backend = harness.backend()
+    cases = [
+        {"dag_id": "dåg.with.dots", "task_id": "grüße-task_1", "run_id": "scheduled__2024-01-01T00:00:00+00:00"},
+        {"dag_id": "dåg.with.dots", "task_id": "grüße-task_1", "run_id": "scheduled__2024-01-01T00:00:00 00:00"},
+        {"dag_id": "d" * 250, "task_id": "日本語" * 80, "run_id": "manual__" + "x" * 240, "key": "a/../../b c"},
+        {"dag_id": "..", "task_id": ".", "run_id": "%2E%2E", "key": "/leading"},
+    ]
+    refs = [push(backend, i, **ids) for i, ids in enumerate(cases)]
+    keys = [r["uri"].split("/", 3)[3] for r in refs]
+    assert len(set(keys)) == len(cases)
+    assert all(k.startswith(harness.prefix + "/") and "/../" not in k and len(k.encode()) <= 1024 for k in keys)
+    assert [pull(backend, r) for r in refs] == list(range(len(cases)))
+    assert len(harness.objects()) == len(cases)
