@@ -326,3 +326,19 @@ def test_ids_with_every_allowed_character(harness: Harness) -> None:
     assert all(k.startswith(harness.prefix + "/") and "/../" not in k and len(k.encode()) <= 1024 for k in keys)
     assert [pull(backend, r) for r in refs] == list(range(len(cases)))
     assert len(harness.objects()) == len(cases)
+
+
+def test_dag_push_to_unreachable_storage_writes_no_reference(airflow_session: Any) -> None:
+    """Through a real task: the push fails loudly and the metadata database gets no XCom row."""
+    dead = servers.free_port()
+    conn = json.loads(connection_env({"s3": dead, "gcs": 1, "azure": 1})["AIRFLOW_CONN_S3_XCOM_BACKEND_CONN"])
+    proc = airflow_session.run_dag(
+        "simple_xcom_dag",
+        backend="include.xcom_backends.S3JSONXComBackend",
+        extra_env={"AIRFLOW_CONN_S3_XCOM_BACKEND_CONN": json.dumps(conn), "AIRFLOW__XCOM_STORAGE__MAX_ATTEMPTS": "1"},
+    )
+    out = proc.stdout + proc.stderr
+    assert "Could not store XCom 'return_value' of task 'pick_a_random_number'" in out
+    assert f"endpoint http://127.0.0.1:{dead}" in out and "bucket 'airflow-xcom'" in out
+    assert "The random number is" not in out
+    assert airflow_session.xcom_rows("simple_xcom_dag") == []
