@@ -3,17 +3,15 @@ and lists the stored objects, `down` leaves no process behind."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from localdev.servers import free_port
+from tests.integration.airflow_api import call as api
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -32,16 +30,6 @@ def processes_mentioning(text: str) -> list[str]:
         if text in cmdline or text.encode() in environ:
             found.append(f"{proc.name}: {cmdline[:150]}")
     return found
-
-
-def api(port: int, path: str, token: str | None = None, body: dict[str, Any] | None = None) -> Any:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}",
-        data=json.dumps(body).encode() if body is not None else None,
-        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
-    )
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        return json.loads(resp.read())
 
 
 def test_up_demo_down(tmp_path: Path) -> None:

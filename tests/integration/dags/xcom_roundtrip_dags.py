@@ -121,3 +121,31 @@ def roundtrip_dag(dag_id: str, with_pandas: bool) -> None:
 
 roundtrip_dag("xcom_roundtrip_json", with_pandas=False)
 roundtrip_dag("xcom_roundtrip_pandas", with_pandas=True)
+
+
+@dag(dag_id="xcom_concurrency", start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
+     params={"n": 200}, max_active_tasks=64, default_args={"retries": 0})  # fmt: skip
+def xcom_concurrency() -> None:
+    """n mapped tasks push at once; the downstream task checks every value, in order."""
+
+    @task
+    def numbers(**context: Any) -> list[int]:
+        return list(range(int(context["params"]["n"])))
+
+    @task(multiple_outputs=False)
+    def produce(i: int, **context: Any) -> dict[str, Any]:
+        return {"i": i, "run_id": context["run_id"], "payload": f"value-{i}-" + "x" * 1000}
+
+    @task
+    def check(values: Any, **context: Any) -> int:
+        n = int(context["params"]["n"])
+        got = list(values)
+        assert len(got) == n, len(got)
+        for i, value in enumerate(got):
+            assert value == {"i": i, "run_id": context["run_id"], "payload": f"value-{i}-" + "x" * 1000}, (i, value)
+        return n
+
+    check(produce.expand(i=numbers()))
+
+
+xcom_concurrency()

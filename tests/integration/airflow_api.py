@@ -1,0 +1,34 @@
+"""A few calls to the Airflow 3 REST API (public API v2) for tests."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from typing import Any
+
+
+def call(port: int, path: str, token: str | None = None, body: Any = None, method: str | None = None) -> Any:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})},
+        method=method,
+    )
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        return json.loads(resp.read())
+
+
+def token(port: int, password: str) -> str:
+    return call(port, "/auth/token", body={"username": "admin", "password": password})["access_token"]
+
+
+def wait_for_run(port: int, tok: str, dag_id: str, run_id: str, timeout: float = 900) -> str:
+    deadline = time.monotonic() + timeout
+    state = "?"
+    while time.monotonic() < deadline:
+        state = call(port, f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id, safe='')}", tok)["state"]
+        if state in ("success", "failed"):
+            return state
+        time.sleep(2)
+    raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
