@@ -84,13 +84,13 @@ def main() -> None:
     rt = backend.runtime()
     prefix = rt.settings.prefix
     objects = list(rt.store.list(rt.settings.bucket, prefix + "/" if prefix else ""))
-    location = rt.uri(prefix, rt.store.scheme)
+    location = rt.uri(prefix)
     print(f"\nObjects under {location}/ at {rt.store.endpoint} ({len(objects)}):")
     for obj in objects:
-        uri = rt.uri(obj.key, rt.store.scheme)
+        uri = rt.uri(obj.key)
         mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
         print(f"  {obj.size:>9} B  {uri}  [{mark}]")
-    missing = referenced - {rt.uri(o.key, rt.store.scheme) for o in objects}
+    missing = referenced - {rt.uri(o.key) for o in objects}
     if missing:
         print(f"\nWARNING: {len(missing)} references point at objects that are not in the bucket: {sorted(missing)}")
         raise SystemExit(1)

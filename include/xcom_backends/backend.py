@@ -45,8 +45,8 @@ class _Runtime:
     settings: XComStorageSettings
     store: ObjectStore
 
-    def uri(self, key: str, scheme: str) -> str:
-        return f"{scheme}://{self.settings.bucket}/{key}"
+    def uri(self, key: str) -> str:
+        return f"{self.store.scheme}://{self.settings.bucket}/{key}"
 
     def hint(self, operation: str) -> str:
         return (
@@ -136,7 +136,7 @@ class ObjectStorageXCom(BaseXCom):
             key=key or "",
             extension=encoded.extension,
         )
-        uri = rt.uri(object_name, rt.store.scheme)
+        uri = rt.uri(object_name)
         try:
             rt.store.put(rt.settings.bucket, object_name, encoded.data)
         except Exception as exc:
@@ -177,7 +177,7 @@ class ObjectStorageXCom(BaseXCom):
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
             raise XComReferenceError(
                 f"XCom reference points to {ref.uri}, outside the configured location "
-                f"{rt.uri(rt.settings.prefix, rt.store.scheme)}/ of {cls.__name__}; refusing to read or "
+                f"{rt.uri(rt.settings.prefix)}/ of {cls.__name__}; refusing to read or "
                 f"delete it. Check [xcom_storage] bucket/prefix and the active AIRFLOW__CORE__XCOM_BACKEND."
             )
         return key
