@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install run stop demo objects status test lint format lock
+.PHONY: help install run stop demo objects doctor status test lint format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -21,6 +21,9 @@ demo: install  ## run both example DAGs headless and list the objects they store
 
 objects: install  ## list the objects in the bucket next to the XCom references
 	@$(VENV_PY) -m localdev objects
+
+doctor: install  ## preflight check of the active backend against the running local stores
+	@$(VENV_PY) -m localdev doctor
 
 status:  ## what is running
 	@$(VENV_PY) -m localdev status

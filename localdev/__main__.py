@@ -124,6 +124,10 @@ def cmd_up(_: argparse.Namespace) -> None:
     env = airflow_env(config.STATE)
     try:
         prepare_airflow(stores, env)
+        step("preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
+             [sys.executable, "-m", "include.xcom_backends", "doctor"], {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
+             "doctor.log")  # fmt: skip
+        say("\n".join("    " + line for line in (LOGS / "doctor.log").read_text().splitlines() if "[PASS]" in line))
         port = config.DEFAULT_PORTS["airflow"]
         airflow = Server(
             "Airflow (standalone)",
@@ -206,6 +210,15 @@ def show(env: dict[str, str], *dag_ids: str) -> None:
         raise SystemExit(f"FAILED: listing the XComs and objects (exit code {rc}); see the output above.")
 
 
+def cmd_doctor(_: argparse.Namespace) -> None:
+    if running_stores() is None:
+        raise SystemExit("The local object stores are not running: `make run` (or `make demo`) first.")
+    env = {**airflow_env(config.STATE), "_AIRFLOW_PROCESS_CONTEXT": "server"}
+    raise SystemExit(
+        subprocess.call([sys.executable, "-m", "include.xcom_backends", "doctor"], env=env, cwd=config.REPO)
+    )
+
+
 def cmd_status(_: argparse.Namespace) -> None:
     stores = running_stores()
     say(f"stores:  {'running ' + json.dumps(stores.endpoints) if stores else 'stopped'}")
@@ -222,6 +235,7 @@ def main() -> None:
         ("down", cmd_down, "stop every process `up` or `demo` started"),
         ("demo", cmd_demo, "run both example DAGs headless and list the objects they stored"),
         ("objects", cmd_objects, "list the objects in the bucket with the XCom references that point at them"),
+        ("doctor", cmd_doctor, "preflight check of the active XCom backend (python -m include.xcom_backends doctor)"),
         ("status", cmd_status, "say what is running"),
     ]:
         sub.add_parser(name, help=text).set_defaults(func=func)

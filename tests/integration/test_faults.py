@@ -342,3 +342,39 @@ def test_dag_push_to_unreachable_storage_writes_no_reference(airflow_session: An
     assert f"endpoint http://127.0.0.1:{dead}" in out and "bucket 'airflow-xcom'" in out
     assert "The random number is" not in out
     assert airflow_session.xcom_rows("simple_xcom_dag") == []
+
+
+# --- the preflight check (python -m include.xcom_backends doctor) -------------------------------
+
+
+def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    from include.xcom_backends.__main__ import main
+
+    backend = harness.backend()
+    assert main(["doctor", "--backend", f"include.xcom_backends.{backend.__name__}"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("[PASS]") == 7 and "All checks passed." in out
+    assert harness.objects() == {}
+
+
+@pytest.mark.parametrize(
+    ("setting", "failed_step"),
+    [({"bucket": "no-such-bucket"}, "bucket"), ({"conn_id": "nope"}, "connection"),
+     ({"max_attempts": "zero"}, "settings")],
+)  # fmt: skip
+def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, str], failed_step: str) -> None:
+    from include.xcom_backends.doctor import run_checks
+
+    steps = run_checks(harness.backend(**setting))
+    assert [s.name for s in steps if not s.ok] == [failed_step]
+    assert steps[-1].name == failed_step and "->" in steps[-1].detail  # what to do
+
+
+def test_doctor_fails_when_storage_unreachable(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
+    from include.xcom_backends.__main__ import main
+
+    dead = servers.free_port()
+    backend = harness.backend(ports={SERVER_OF[harness.cloud]: dead}, timeout_seconds=1, max_attempts=1)
+    assert main(["doctor", "--backend", f"include.xcom_backends.{backend.__name__}"]) == 1
+    out = capsys.readouterr().out
+    assert "[FAIL] bucket" in out and "Preflight check FAILED." in out

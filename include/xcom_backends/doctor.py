@@ -1,0 +1,95 @@
+"""Preflight check of the configured XCom backend: settings, connection, client, bucket, and a probe
+object written, read back and deleted. One line per step, with what to do when it fails."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from include.xcom_backends.backend import ObjectStorageXCom
+
+
+@dataclass
+class Step:
+    name: str
+    ok: bool
+    detail: str
+
+
+def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
+    """Run the checks in order; stop at the first failure (later steps depend on it)."""
+    from airflow.sdk import BaseHook
+
+    steps: list[Step] = []
+    state: dict[str, Any] = {}
+
+    def check(name: str, action: Callable[[], str], fix: str) -> bool:
+        try:
+            steps.append(Step(name, True, action()))
+        except Exception as exc:  # the step failed: say what, and what to do
+            steps.append(Step(name, False, f"{type(exc).__name__}: {exc} -> {fix}"))
+            return False
+        return True
+
+    def settings() -> str:
+        state["settings"] = s = backend.settings()
+        return f"bucket={s.bucket} prefix={s.prefix} conn_id={s.conn_id} threshold_bytes={s.threshold_bytes}"
+
+    def connection() -> str:
+        conn = BaseHook.get_connection(state["settings"].conn_id)
+        return f"{conn.conn_id} (type {conn.conn_type})"
+
+    def client() -> str:
+        backend.reset()
+        state["rt"] = rt = backend.runtime()
+        return f"{type(rt.store).__name__} -> {rt.store.endpoint}"
+
+    def bucket() -> str:
+        rt = state["rt"]
+        next(iter(rt.store.list(rt.settings.bucket, f"{rt.settings.prefix}/")), None)
+        return f"{rt.uri(rt.settings.prefix)}/ can be listed"
+
+    def write() -> str:
+        rt = state["rt"]
+        state["key"] = key = (
+            f"{rt.settings.prefix}/_doctor/{uuid.uuid4().hex}.json"
+            if rt.settings.prefix
+            else (f"_doctor/{uuid.uuid4().hex}.json")
+        )
+        state["data"] = data = f'{{"doctor": "{uuid.uuid4().hex}"}}'.encode()
+        rt.store.put(rt.settings.bucket, key, data)
+        return f"wrote {rt.uri(key)}"
+
+    def read() -> str:
+        rt = state["rt"]
+        if rt.store.get(rt.settings.bucket, state["key"]) != state["data"]:
+            raise RuntimeError("the probe read back differs from what was written")
+        return "read back equal"
+
+    def delete() -> str:
+        rt = state["rt"]
+        rt.store.delete(rt.settings.bucket, [state["key"]])
+        try:
+            rt.store.get(rt.settings.bucket, state["key"])
+        except KeyError:
+            return "deleted"
+        raise RuntimeError(f"{rt.uri(state['key'])} is still there after delete")
+
+    setting_names = "AIRFLOW__XCOM_STORAGE__* / [xcom_storage]"
+    plan = [
+        ("settings", settings, f"fix the setting named above ({setting_names})"),
+        ("connection", connection, "create the connection (UI, airflow_settings.yaml, AIRFLOW_CONN_<ID>) "
+                                   "or set [xcom_storage] conn_id"),
+        ("client", client, "complete the connection's fields for this store (README, Configuration)"),
+        ("bucket", bucket, "create the bucket, fix [xcom_storage] bucket, or grant list/read on it; "
+                           "check that the endpoint is reachable"),
+        ("write probe", write, "grant put-object on the prefix (README, least-privilege policies)"),
+        ("read probe", read, "grant get-object on the prefix"),
+        ("delete probe", delete, "grant delete-object on the prefix"),
+    ]  # fmt: skip
+    for name, action, fix in plan:
+        if not check(name, action, fix):
+            break
+    return steps
