@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install run stop demo objects doctor status test lint format lock
+.PHONY: help install run stop demo objects doctor gc status test lint format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -24,6 +24,9 @@ objects: install  ## list the objects in the bucket next to the XCom references
 
 doctor: install  ## preflight check of the active backend against the running local stores
 	@$(VENV_PY) -m localdev doctor
+
+gc: install  ## list orphaned objects (dry run); ARGS="--older-than-hours 0 --delete" to delete them
+	@$(VENV_PY) -m localdev gc $(ARGS)
 
 status:  ## what is running
 	@$(VENV_PY) -m localdev status

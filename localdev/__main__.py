@@ -210,13 +210,13 @@ def show(env: dict[str, str], *dag_ids: str) -> None:
         raise SystemExit(f"FAILED: listing the XComs and objects (exit code {rc}); see the output above.")
 
 
-def cmd_doctor(_: argparse.Namespace) -> None:
+def operate(command: str, extra: list[str]) -> None:
+    """Run `python -m include.xcom_backends <command>` against the running local setup."""
     if running_stores() is None:
         raise SystemExit("The local object stores are not running: `make run` (or `make demo`) first.")
     env = {**airflow_env(config.STATE), "_AIRFLOW_PROCESS_CONTEXT": "server"}
-    raise SystemExit(
-        subprocess.call([sys.executable, "-m", "include.xcom_backends", "doctor"], env=env, cwd=config.REPO)
-    )
+    argv = [sys.executable, "-m", "include.xcom_backends", command, *extra]
+    raise SystemExit(subprocess.call(argv, env=env, cwd=config.REPO))
 
 
 def cmd_status(_: argparse.Namespace) -> None:
@@ -235,11 +235,16 @@ def main() -> None:
         ("down", cmd_down, "stop every process `up` or `demo` started"),
         ("demo", cmd_demo, "run both example DAGs headless and list the objects they stored"),
         ("objects", cmd_objects, "list the objects in the bucket with the XCom references that point at them"),
-        ("doctor", cmd_doctor, "preflight check of the active XCom backend (python -m include.xcom_backends doctor)"),
         ("status", cmd_status, "say what is running"),
     ]:
         sub.add_parser(name, help=text).set_defaults(func=func)
-    args = parser.parse_args()
+    for name, text in [("doctor", "preflight check of the active XCom backend"),
+                       ("gc", "orphaned objects: dry run, or delete with --delete")]:  # fmt: skip
+        sub.add_parser(name, help=f"{text} (python -m include.xcom_backends {name})", add_help=False).set_defaults(
+            func=lambda args, name=name: operate(name, args.rest)
+        )
+    args, rest = parser.parse_known_args()
+    args.rest = rest
     args.func(args)
 
 

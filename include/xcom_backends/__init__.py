@@ -1,49 +1,16 @@
 """XCom backends that keep a small reference in Airflow's database and the value in object storage.
 
 Set one of these in ``.env``, e.g. ``AIRFLOW__CORE__XCOM_BACKEND=include.xcom_backends.S3JSONXComBackend``.
+
+The classes are loaded on first access (PEP 562). Airflow resolves ``[core] xcom_backend`` when its
+``airflow.sdk.execution_time.xcom`` module is first imported; keeping this package free of Airflow
+imports lets ``python -m include.xcom_backends`` trigger that resolution without finding this
+package half-initialized.
 """
 
 from __future__ import annotations
 
-from include.xcom_backends.backend import ObjectStorageXCom
-from include.xcom_backends.stores import AzureBlobStore, GCSStore, MinIOStore, S3Store
-
-
-class S3JSONXComBackend(ObjectStorageXCom):
-    store_class = S3Store
-    default_conn_id = "s3_xcom_backend_conn"
-
-
-class S3PandasXComBackend(S3JSONXComBackend):
-    encodes_pandas = True
-
-
-class GCSJSONXComBackend(ObjectStorageXCom):
-    store_class = GCSStore
-    default_conn_id = "gcs_xcom_backend_conn"
-
-
-class GCSPandasXComBackend(GCSJSONXComBackend):
-    encodes_pandas = True
-
-
-class AzureJSONXComBackend(ObjectStorageXCom):
-    store_class = AzureBlobStore
-    default_conn_id = "azure_xcom_backend_conn"
-
-
-class AzurePandasXComBackend(AzureJSONXComBackend):
-    encodes_pandas = True
-
-
-class MinIOJSONXComBackend(ObjectStorageXCom):
-    store_class = MinIOStore
-    default_conn_id = "minio_xcom_backend_conn"
-
-
-class MinIOPandasXComBackend(MinIOJSONXComBackend):
-    encodes_pandas = True
-
+from typing import Any
 
 __all__ = [
     "AzureJSONXComBackend",
@@ -56,3 +23,11 @@ __all__ = [
     "S3JSONXComBackend",
     "S3PandasXComBackend",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from include.xcom_backends import classes
+
+    return getattr(classes, name)

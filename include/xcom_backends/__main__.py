@@ -38,8 +38,23 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_gc(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from include.xcom_backends.gc import collect, describe
+
+    cls = backend_class(args.backend)
+    older_than = timedelta(hours=args.older_than_hours)
+    report = collect(cls, older_than=older_than, delete=args.delete)
+    print("\n".join(describe(report, delete=args.delete, older_than=older_than)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")  # connections from the metadata DB too
+    # Let Airflow resolve [core] xcom_backend before anything imports the backend module.
+    import airflow.sdk.execution_time.xcom  # noqa: F401
+
     parser = argparse.ArgumentParser(prog="python -m include.xcom_backends", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     sub = parser.add_subparsers(required=True)
@@ -50,6 +65,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     doctor.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
     doctor.set_defaults(func=cmd_doctor)
+    gc = sub.add_parser(
+        "gc",
+        help="list (and with --delete, delete) objects under the prefix that no XCom row references",
+        description="References are read read-only from the metadata database. Dry run unless --delete.",
+    )
+    gc.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
+    gc.add_argument("--older-than-hours", type=float, default=24.0,
+                    help="only objects last modified longer ago than this are candidates (default: 24)")  # fmt: skip
+    gc.add_argument("--delete", action="store_true", help="delete the orphans (default: dry run)")
+    gc.set_defaults(func=cmd_gc)
     args = parser.parse_args(argv)
     return int(args.func(args))
 

@@ -378,3 +378,20 @@ def test_doctor_fails_when_storage_unreachable(harness: Harness, capsys: pytest.
     assert main(["doctor", "--backend", f"include.xcom_backends.{backend.__name__}"]) == 1
     out = capsys.readouterr().out
     assert "[FAIL] bucket" in out and "Preflight check FAILED." in out
+
+
+def test_gc_on_every_store(harness: Harness) -> None:
+    """gc's listing, age limit and delete per store (the DB side is tested end to end in test_gc.py)."""
+    from datetime import timedelta
+
+    from include.xcom_backends.gc import collect
+
+    backend = harness.backend()
+    kept, orphan = push(backend, "kept", task_id="a"), push(backend, "orphan", task_id="b")
+    young = collect(backend, older_than=timedelta(hours=1), delete=True, references={kept["uri"]})
+    assert (young.scanned, young.referenced, young.too_young, young.deleted) == (2, 1, 1, 0)
+    report = collect(backend, older_than=timedelta(0), delete=True, references={kept["uri"]})
+    assert [o.size for o in report.orphans] == [orphan["size"]] and report.deleted == 1
+    assert pull(backend, kept) == "kept"
+    with pytest.raises(XComObjectMissingError):
+        pull(backend, orphan)

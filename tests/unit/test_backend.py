@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import pandas as pd
@@ -39,7 +40,7 @@ class MemoryStore:
             self.objects.pop((bucket, k), None)
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        return iter([ObjectInfo(k, len(v)) for (b, k), v in self.objects.items() if b == bucket])
+        return iter([ObjectInfo(k, len(v), datetime.now(UTC)) for (b, k), v in self.objects.items() if b == bucket])
 
 
 class MemJSON(ObjectStorageXCom):

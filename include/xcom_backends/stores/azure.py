@@ -64,4 +64,4 @@ class AzureBlobStore:
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         container = self._client.get_container_client(bucket)
         for blob in container.list_blobs(name_starts_with=prefix, **self._call):
-            yield ObjectInfo(blob.name, blob.size or 0)
+            yield ObjectInfo(blob.name, blob.size or 0, blob.last_modified)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from include.xcom_backends.settings import XComStorageSettings
@@ -13,6 +14,7 @@ from include.xcom_backends.settings import XComStorageSettings
 class ObjectInfo:
     key: str
     size: int
+    modified: datetime  # timezone-aware
 
 
 class ObjectStore(Protocol):

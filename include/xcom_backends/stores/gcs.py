@@ -74,4 +74,4 @@ class GCSStore:
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for blob in self._client.list_blobs(bucket, prefix=prefix, **self._call):
-            yield ObjectInfo(blob.name, blob.size or 0)
+            yield ObjectInfo(blob.name, blob.size or 0, blob.updated)

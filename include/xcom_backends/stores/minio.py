@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectInfo
 
 PART_SIZE = 16 * 1024 * 1024
+_EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 
 class MinIOStore:
@@ -81,4 +83,4 @@ class MinIOStore:
 
     def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
         for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
-            yield ObjectInfo(obj.object_name or "", obj.size or 0)
+            yield ObjectInfo(obj.object_name or "", obj.size or 0, obj.last_modified or _EPOCH)

@@ -62,4 +62,4 @@ class S3Store:
         pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         for page in pages:
             for obj in page.get("Contents", []):
-                yield ObjectInfo(obj["Key"], obj["Size"])
+                yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])

@@ -1,0 +1,62 @@
+"""`python -m include.xcom_backends gc` end to end: orphans made the three ways Airflow makes them
+(`airflow db clean`, deleting a DAG run, re-running `airflow dags test` for the same logical date),
+then gc deletes exactly those and keeps every referenced object."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.integration
+BACKEND = "include.xcom_backends.S3JSONXComBackend"
+PREFIX = "it-gc"
+
+
+def python(session: Any, *args: str) -> str:
+    env = {**session.env, "AIRFLOW__CORE__XCOM_BACKEND": BACKEND, "AIRFLOW__XCOM_STORAGE__PREFIX": PREFIX}
+    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
+    return proc.stdout
+
+
+def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any) -> None:
+    def dags_test(date: str) -> None:
+        python(airflow_session, "-m", "airflow", "dags", "test", "simple_xcom_dag", date)
+
+    def objects() -> set[str]:
+        return set(buckets.list("s3", PREFIX + "/"))
+
+    # 1. `airflow db clean` removes the XCom rows of an old run.
+    dags_test("2023-01-01")
+    cleaned = objects()
+    clean = ["db", "clean", "--clean-before-timestamp", "2099-01-01", "--tables", "xcom", "--skip-archive", "--yes"]
+    python(airflow_session, "-m", "airflow", *clean)
+    # 2. A DAG run deleted (as the UI/REST API do): its XCom rows go with it.
+    dags_test("2023-02-01")
+    deleted_run = objects() - cleaned
+    python(airflow_session, "-c", (
+        "from airflow.models.dagrun import DagRun; from airflow.utils.session import create_session\n"
+        "with create_session() as s:\n"
+        "    r = s.query(DagRun).filter(DagRun.dag_id == 'simple_xcom_dag').order_by(DagRun.id.desc()).first()\n"
+        "    s.delete(r)"
+    ))  # fmt: skip
+    # 3. `airflow dags test` re-run for the same logical date: the first object loses its row.
+    dags_test("2023-03-01")
+    first_attempt = objects() - cleaned - deleted_run
+    dags_test("2023-03-01")
+    kept = objects() - cleaned - deleted_run - first_attempt
+    assert [len(cleaned), len(deleted_run), len(first_attempt), len(kept)] == [1, 1, 1, 1]
+    orphans = cleaned | deleted_run | first_attempt
+
+    dry = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0")
+    assert "orphans: 3 (" in dry and "Dry run: nothing deleted" in dry
+    assert objects() == orphans | kept
+    young = python(airflow_session, "-m", "include.xcom_backends", "gc", "--delete")  # default: older than 24 h
+    assert "orphans: 0 (" in young and objects() == orphans | kept
+
+    done = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0", "--delete")
+    assert "Deleted 3 orphans" in done
+    assert objects() == kept, "gc must delete exactly the orphans and keep every referenced object"
