@@ -7,7 +7,7 @@ import contextlib
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 def _listener() -> socket.socket:
@@ -20,17 +20,17 @@ def _listener() -> socket.socket:
 
 
 @contextlib.contextmanager
-def black_hole() -> Iterator[int]:
-    """A port that accepts connections and reads, but never answers: hanging storage."""
-    sock, stop, held = _listener(), threading.Event(), []
+def _serving(on_connection: Callable[[socket.socket], None]) -> Iterator[int]:
+    """Accept connections on a free loopback port until the block ends; yield the port."""
+    sock, stop = _listener(), threading.Event()
 
     def serve() -> None:
         while not stop.is_set():
             try:
                 conn, _ = sock.accept()
-                held.append(conn)
             except OSError:
                 continue
+            on_connection(conn)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -39,16 +39,25 @@ def black_hole() -> Iterator[int]:
     finally:
         stop.set()
         thread.join(2)
+        sock.close()
+
+
+@contextlib.contextmanager
+def black_hole() -> Iterator[int]:
+    """A port that accepts connections and reads, but never answers: hanging storage."""
+    held: list[socket.socket] = []
+    try:
+        with _serving(held.append) as port:
+            yield port
+    finally:
         for conn in held:
             conn.close()
-        sock.close()
 
 
 @contextlib.contextmanager
 def proxy(upstream_port: int, *, delay: float = 0.0, cut_after: int | None = None) -> Iterator[int]:
     """Forward 127.0.0.1:<port> to upstream; wait `delay` s per connection; once more than `cut_after`
     bytes in all went upstream, close every connection that sends more (a transfer broken mid-way)."""
-    sock, stop = _listener(), threading.Event()
     sent = [0]
     lock = threading.Lock()
 
@@ -80,19 +89,5 @@ def proxy(upstream_port: int, *, delay: float = 0.0, cut_after: int | None = Non
         threading.Thread(target=pump, args=(client, upstream, cut_after), daemon=True).start()
         threading.Thread(target=pump, args=(upstream, client, None), daemon=True).start()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            threading.Thread(target=handle, args=(conn,), daemon=True).start()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        stop.set()
-        thread.join(2)
-        sock.close()
+    with _serving(lambda conn: threading.Thread(target=handle, args=(conn,), daemon=True).start()) as port:
+        yield port
