@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from include.xcom_backends.backend import ObjectStorageXCom
-from include.xcom_backends.reference import is_reference
+from include.xcom_backends.reference import is_reference, stored_value
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -34,20 +34,14 @@ class GCReport:
 
 def referenced_uris() -> set[str]:
     """Every object URI referenced by an XCom row in the metadata database (read-only)."""
-    import json
-
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
     uris: set[str] = set()
     with create_session() as session:
-        for (value,) in session.execute(select(XComModel.value)).yield_per(1000):
-            if isinstance(value, (str, bytes)):
-                try:
-                    value = json.loads(value)
-                except ValueError:
-                    continue
+        for (column,) in session.execute(select(XComModel.value)).yield_per(1000):
+            value = stored_value(column)
             if is_reference(value):
                 uris.add(value["uri"])
     return uris

@@ -46,3 +46,15 @@ class Reference:
 
 def is_reference(value: object) -> bool:
     return isinstance(value, dict) and value.get(MARKER) == VERSION and "uri" in value
+
+
+def stored_value(column: Any) -> Any:
+    """An XCom row's ``value`` column as the backend returned it (Airflow may keep it JSON-encoded)."""
+    if isinstance(column, (str, bytes)):
+        import json
+
+        try:
+            return json.loads(column)
+        except ValueError:
+            return column
+    return column

@@ -51,6 +51,15 @@ class AzureBlobStore:
         except ResourceNotFoundError as exc:
             raise KeyError(key) from exc
 
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            blob = self._client.get_blob_client(bucket, key)
+            return blob.download_blob(offset=start, length=length, **self._call).readall()
+        except ResourceNotFoundError as exc:
+            raise KeyError(key) from exc
+
     def delete(self, bucket: str, keys: Iterable[str]) -> None:
         from azure.core.exceptions import ResourceNotFoundError
 

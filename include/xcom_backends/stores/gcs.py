@@ -62,6 +62,15 @@ class GCSStore:
         except NotFound as exc:
             raise KeyError(key) from exc
 
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        from google.api_core.exceptions import NotFound
+
+        try:
+            blob = self._client.bucket(bucket).blob(key)
+            return blob.download_as_bytes(start=start, end=start + length - 1, **self._call)
+        except NotFound as exc:
+            raise KeyError(key) from exc
+
     def delete(self, bucket: str, keys: Iterable[str]) -> None:
         from google.api_core.exceptions import NotFound
 

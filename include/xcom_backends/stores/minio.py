@@ -60,10 +60,14 @@ class MinIOStore:
         self._client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=PART_SIZE)
 
     def get(self, bucket: str, key: str) -> bytes:
+        return self.get_range(bucket, key, 0, 0)
+
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        """Bytes from ``start``; ``length`` 0 means to the end (minio's own convention)."""
         from minio.error import S3Error
 
         try:
-            response = self._client.get_object(bucket, key)
+            response = self._client.get_object(bucket, key, offset=start, length=length)
         except S3Error as exc:
             if exc.code == "NoSuchKey":
                 raise KeyError(key) from exc

@@ -49,6 +49,13 @@ class S3Store:
         except self._client.exceptions.NoSuchKey as exc:
             raise KeyError(key) from exc
 
+    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
+        try:
+            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
+        except self._client.exceptions.NoSuchKey as exc:
+            raise KeyError(key) from exc
+        return response["Body"].read()
+
     def delete(self, bucket: str, keys: Iterable[str]) -> None:
         batch = [{"Key": k} for k in keys]
         for i in range(0, len(batch), 1000):

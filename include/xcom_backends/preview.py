@@ -1,0 +1,195 @@
+"""What an XCom holds, for people: location, size, format and the first rows, read with ranged GETs.
+
+Used by the UI plugin (``plugins/xcom_storage_plugin.py``). A Parquet preview reads the footer and
+the first row group only; a CSV preview the first 64 KiB; a JSON preview the whole object up to
+``JSON_PRETTY_MAX`` bytes (to pretty-print it), otherwise its first 64 KiB as text. Nothing here
+loads a large object whole, and nothing is sent to the browser but the preview.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.reference import MARKER, Reference, is_reference
+from include.xcom_backends.stores.base import ObjectStore
+
+MAX_ROWS = 20
+MAX_TEXT = 20_000  # characters of JSON shown
+HEAD_BYTES = 64 * 1024
+JSON_PRETTY_MAX = 1024 * 1024
+WHOLE_OBJECT_MAX = 256 * 1024  # smaller objects are fetched in one GET instead of several ranges
+
+
+@dataclass
+class Preview:
+    """One XCom as the plugin shows it. ``where`` is "object storage", "database (inline)" or
+    "database (Airflow serde)"; ``error`` says why no preview could be made."""
+
+    key: str
+    where: str
+    format: str
+    size: int | None = None
+    uri: str | None = None
+    sha256: str | None = None
+    kind: str = "value"
+    total_rows: int | None = None
+    columns: list[tuple[str, str]] = field(default_factory=list)  # (name, dtype)
+    rows: list[list[str]] = field(default_factory=list)
+    text: str | None = None
+    truncated: bool = False
+    bytes_read: int = 0
+    error: str | None = None
+
+
+class RangeReader(io.RawIOBase):
+    """A read-only, seekable file over one stored object: every read is one ranged GET, except for
+    objects up to ``WHOLE_OBJECT_MAX`` bytes, which are fetched whole by the first read."""
+
+    def __init__(self, store: ObjectStore, bucket: str, key: str, size: int) -> None:
+        self._store, self._bucket, self._key, self._size = store, bucket, key, size
+        self._pos = 0
+        self._whole: bytes | None = None
+        self.bytes_read = 0
+        self.requests = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        length = min(len(view), self._size - self._pos)
+        if length <= 0:
+            return 0
+        if self._size <= WHOLE_OBJECT_MAX:
+            if self._whole is None:
+                self._whole = self._fetch(0, self._size)
+            data = self._whole[self._pos : self._pos + length]
+        else:
+            data = self._fetch(self._pos, length)
+        view[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+    def _fetch(self, start: int, length: int) -> bytes:
+        data = self._store.get_range(self._bucket, self._key, start, length)
+        self.requests += 1
+        self.bytes_read += len(data)
+        return data
+
+    def read_all_capped(self, limit: int) -> bytes:
+        self.seek(0)
+        return self.read(min(limit, self._size)) or b""
+
+
+def _cell(value: Any) -> str:
+    import pandas as pd
+
+    try:
+        if pd.isna(value):
+            return "<NA>" if value is pd.NA else str(value)
+    except (TypeError, ValueError):
+        pass
+    return str(value)
+
+
+def _fill_frame(preview: Preview, frame: Any) -> None:
+    """Columns (index first, marked with its name or "(index)") and the first rows as strings."""
+    head = frame.head(MAX_ROWS)
+    if hasattr(head, "to_frame"):  # a Series
+        head = head.to_frame()
+    index_name = ", ".join(str(n) for n in head.index.names if n is not None) or "(index)"
+    preview.columns = [(index_name, str(head.index.dtype))] + [(str(c), str(t)) for c, t in head.dtypes.items()]
+    preview.rows = [[_cell(i)] + [_cell(v) for v in row] for i, row in zip(head.index, head.itertuples(index=False))]
+
+
+def _fill_json(preview: Preview, value: Any) -> None:
+    text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    preview.truncated = len(text) > MAX_TEXT
+    preview.text = text[:MAX_TEXT]
+
+
+def preview_parquet(preview: Preview, reader: RangeReader) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(reader, buffer_size=64 * 1024, pre_buffer=False)
+    preview.total_rows = pf.metadata.num_rows
+    batch = next(pf.iter_batches(batch_size=MAX_ROWS), None)
+    table = pa.Table.from_batches([batch] if batch is not None else [], schema=pf.schema_arrow)
+    _fill_frame(preview, table.to_pandas())
+    preview.truncated = preview.total_rows > len(preview.rows)
+
+
+def preview_csv(preview: Preview, head: bytes, complete: bool) -> None:
+    import pandas as pd
+
+    if not complete:
+        head = head[: head.rfind(b"\n") + 1]
+    frame = pd.read_csv(io.BytesIO(head), index_col=0, nrows=MAX_ROWS)
+    _fill_frame(preview, frame)
+    preview.truncated = not complete or len(frame) == MAX_ROWS
+
+
+def preview_stored(backend: type[ObjectStorageXCom], key: str, ref: Reference) -> Preview:
+    preview = Preview(key=key, where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
+                      sha256=ref.sha256, kind=ref.kind)  # fmt: skip
+    try:
+        object_key = backend.confined_key(ref)
+        rt = backend.runtime()
+        reader = RangeReader(rt.store, rt.settings.bucket, object_key, ref.size)
+        if ref.format == "parquet":
+            preview_parquet(preview, reader)
+        elif ref.format == "csv":
+            preview_csv(preview, reader.read_all_capped(HEAD_BYTES), complete=ref.size <= HEAD_BYTES)
+        elif ref.size <= JSON_PRETTY_MAX:
+            _fill_json(preview, json.loads(reader.read_all_capped(ref.size)))
+        else:
+            preview.text = reader.read_all_capped(HEAD_BYTES).decode("utf-8", errors="replace")
+            preview.truncated = True
+        preview.bytes_read = reader.bytes_read
+    except KeyError:
+        preview.error = f"The object {ref.uri} does not exist (deleted, or expired by a lifecycle rule)."
+    except Exception as exc:
+        preview.error = f"{type(exc).__name__}: {exc}"
+    return preview
+
+
+def preview_xcom(backend: type[Any] | None, key: str, stored: Any) -> Preview:
+    """The preview of one XCom row's stored ``value`` (what the metadata database holds)."""
+    if is_reference(stored):
+        ref = Reference.from_json(stored)
+        if backend is None or not issubclass(backend, ObjectStorageXCom):
+            return Preview(key=key, where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
+                           error="The active [core] xcom_backend is not an object-storage backend of this "
+                           "project, so the object cannot be read here.")  # fmt: skip
+        return preview_stored(backend, key, ref)
+    if isinstance(stored, dict) and stored.get(MARKER) == "inline":
+        if "base64" in stored:
+            from include.xcom_backends.codecs import codec_for_format
+
+            data = base64.b64decode(stored["base64"])
+            preview = Preview(key=key, where="database (inline)", format=stored["format"], size=len(data),
+                              kind=stored.get("kind", "value"))  # fmt: skip
+            _fill_frame(preview, codec_for_format(stored["format"]).decode(data, "dataframe"))
+            return preview
+        stored = stored.get("value")
+    preview = Preview(key=key, where="database (inline)", format="json")
+    preview.size = len(json.dumps(stored, default=str).encode())
+    _fill_json(preview, stored)
+    return preview
