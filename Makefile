@@ -2,13 +2,16 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install run stop demo objects doctor gc status test lint format lock
+.PHONY: help install browser run stop demo objects doctor gc status test lint format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
 
 install:  ## create .venv from requirements-local.lock (uv) and install Azurite (npm)
 	@$(PYTHON) localdev/bootstrap.py
+
+browser:  ## install Debian's chromium for the browser test, if missing (apt-get; root or sudo)
+	@$(PYTHON) localdev/bootstrap.py --browser
 
 run: install  ## start the local object stores and Airflow on http://127.0.0.1:8080
 	@$(VENV_PY) -m localdev up
@@ -31,7 +34,7 @@ gc: install  ## list orphaned objects (dry run); ARGS="--older-than-hours 0 --de
 status:  ## what is running
 	@$(VENV_PY) -m localdev status
 
-test: install  ## the whole test suite (starts and stops its own local servers)
+test: install browser  ## the whole test suite (starts and stops its own local servers)
 	@$(VENV_PY) -m pytest
 
 lint: install  ## ruff lint and format check

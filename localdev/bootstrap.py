@@ -84,5 +84,28 @@ def main() -> None:
     print(f"Environment ready in {time.monotonic() - t0:.1f}s: {VENV}", flush=True)
 
 
+CHROMIUM = Path(os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium"))
+
+
+def ensure_browser() -> None:
+    """Debian's chromium for the UI plugin's browser test (Playwright's own download is not used)."""
+    if CHROMIUM.exists():
+        return
+    apt = shutil.which("apt-get")
+    if apt is None:
+        sys.exit(f"FAILED: the browser test needs Chromium at {CHROMIUM} and there is no apt-get to install it. "
+                 "Install Chromium and set XCOM_CHROMIUM to its path.")  # fmt: skip
+    sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {"DEBIAN_FRONTEND": "noninteractive"}
+    run("apt-get update (for chromium)", [*sudo, apt, "update", "-q"], "install-apt-update.log", env)
+    install = [*sudo, apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
+    run("installing chromium from Debian (for the UI plugin's browser test)", install, "install-chromium.log", env)
+    if not CHROMIUM.exists():
+        sys.exit(f"FAILED: chromium was installed but {CHROMIUM} does not exist; set XCOM_CHROMIUM to its path.")
+
+
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--browser"]:
+        ensure_browser()
+    else:
+        main()

@@ -7,6 +7,8 @@ served by the FastAPI app in ``include/xcom_backends/webui.py``, mounted in the 
 
 from __future__ import annotations
 
+from typing import Any, ClassVar
+
 from airflow.plugins_manager import AirflowPlugin
 
 from include.xcom_backends.webui import app
@@ -16,8 +18,8 @@ URL_PREFIX = "/xcom-storage"
 
 class XComStoragePlugin(AirflowPlugin):
     name = "xcom_storage"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "XCom storage"}]
-    external_views = [
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "XCom storage"}]
+    external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Stored XComs",
             "href": URL_PREFIX.lstrip("/")

@@ -115,7 +115,9 @@ def _fill_frame(preview: Preview, frame: Any) -> None:
         head = head.to_frame()
     index_name = ", ".join(str(n) for n in head.index.names if n is not None) or "(index)"
     preview.columns = [(index_name, str(head.index.dtype))] + [(str(c), str(t)) for c, t in head.dtypes.items()]
-    preview.rows = [[_cell(i)] + [_cell(v) for v in row] for i, row in zip(head.index, head.itertuples(index=False))]
+    preview.rows = [
+        [_cell(i)] + [_cell(v) for v in row] for i, row in zip(head.index, head.itertuples(index=False), strict=True)
+    ]
 
 
 def _fill_json(preview: Preview, value: Any) -> None:

@@ -125,8 +125,15 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
 
     readable = get_auth_manager().get_authorized_dag_ids(user=user, method="GET", session=session)
     rows = session.execute(
-        select(XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
-               XComModel.value, XComModel.timestamp)  # fmt: skip
+        select(
+            XComModel.dag_id,
+            XComModel.run_id,
+            XComModel.task_id,
+            XComModel.map_index,
+            XComModel.key,
+            XComModel.value,
+            XComModel.timestamp,
+        )
         .where(XComModel.dag_id.in_(readable))
         .order_by(XComModel.timestamp.desc())
         .limit(RECENT_SCAN)
@@ -138,16 +145,16 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
             continue
         items.append(
             {
-            "dag_id": r.dag_id,
-            "run_id": r.run_id,
-            "task_id": r.task_id,
-            "map_index": r.map_index,
-            "key": r.key,
-            "uri": value["uri"],
-            "format": value["format"],
-            "size": value["size"],
-            "timestamp": r.timestamp,
-            "link": _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index),
+                "dag_id": r.dag_id,
+                "run_id": r.run_id,
+                "task_id": r.task_id,
+                "map_index": r.map_index,
+                "key": r.key,
+                "uri": value["uri"],
+                "format": value["format"],
+                "size": value["size"],
+                "timestamp": r.timestamp,
+                "link": _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index),
             }
         )
         if len(items) == RECENT_SHOWN:
