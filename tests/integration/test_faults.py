@@ -395,3 +395,27 @@ def test_gc_on_every_store(harness: Harness) -> None:
     assert pull(backend, kept) == "kept"
     with pytest.raises(XComObjectMissingError):
         pull(backend, orphan)
+
+
+# --- the UI plugin's preview (the browser side is in test_local_run.py) --------------------------
+
+
+def test_preview_on_every_store(harness: Harness) -> None:
+    """Ranged reads on each store: a 300k-row frame is previewed from a fraction of its object."""
+    import numpy as np
+    import pandas as pd
+
+    from include.xcom_backends.preview import preview_xcom
+
+    harness.backend()
+    pandas_backend = getattr(backends, BACKEND[harness.cloud].__name__.replace("JSON", "Pandas"))
+    n = 300_000
+    frame = pd.DataFrame({"i": np.arange(n), "f": np.linspace(0, 1, n), "s": [f"row {i}" for i in range(n)]})
+    ref = push(pandas_backend, frame)
+    p = preview_xcom(pandas_backend, "return_value", ref)
+    assert p.error is None and p.uri == ref["uri"] and p.total_rows == n
+    assert p.rows[2] == ["2", "2", str(frame.f[2]), "row 2"]
+    assert 0 < p.bytes_read < ref["size"] / 2, (p.bytes_read, ref["size"])
+
+    j = preview_xcom(pandas_backend, "return_value", push(pandas_backend, {"pokemon": ["pikachu"]}, task_id="j"))
+    assert j.error is None and j.text == '{\n  "pokemon": [\n    "pikachu"\n  ]\n}'

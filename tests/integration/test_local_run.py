@@ -1,11 +1,16 @@
 """The README's no-Docker commands end to end: `up` serves the UI with both DAGs, `demo` runs them
-and lists the stored objects, `down` leaves no process behind."""
+and lists the stored objects, the UI plugin shows what they stored (in headless Chromium), `down`
+leaves no process behind. The tests share one `up` and run in file order."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import subprocess
 import sys
+import urllib.parse
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -15,6 +20,11 @@ from tests.integration.airflow_api import call as api
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium")
+# Headless Chromium as root in a closed network (see README, Troubleshooting).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+POKEMON = "fetch_pokemon_data_dag"
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -32,44 +42,140 @@ def processes_mentioning(text: str) -> list[str]:
     return found
 
 
-def test_up_demo_down(tmp_path: Path) -> None:
-    state = tmp_path / "state"
+@dataclass
+class LocalRun:
+    state: Path
+    ports: dict[str, int]
+    env: dict[str, str]
+    up_output: str = ""
+    password: str = ""
+
+    def localdev(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "localdev", *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.ports['airflow']}"
+
+    def token(self) -> str:
+        body = {"username": "admin", "password": self.password}
+        return api(self.ports["airflow"], "/auth/token", body=body)["access_token"]
+
+
+@pytest.fixture(scope="module")
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
+    state = tmp_path_factory.mktemp("local-run") / "state"
     ports = {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi", "airflow")}
     env = {**os.environ, "XCOM_LOCAL_STATE": str(state)}
     env.update({f"XCOM_LOCAL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
     for var in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"):
         env.pop(var, None)
-
-    def localdev(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "localdev", *args], env=env, cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
+    run = LocalRun(state, ports, env)
     try:
-        up = localdev("up")
-        assert up.returncode == 0, up.stdout + up.stderr
-        assert f"http://127.0.0.1:{ports['airflow']}" in up.stdout
-        assert "XCom backend:     include.xcom_backends.S3PandasXComBackend" in up.stdout
-        password = up.stdout.split("login: admin / ", 1)[1].split()[0]
-
-        token = api(ports["airflow"], "/auth/token", body={"username": "admin", "password": password})["access_token"]
-        dags = api(ports["airflow"], "/api/v2/dags", token)
-        assert {"simple_xcom_dag", "fetch_pokemon_data_dag"} <= {d["dag_id"] for d in dags["dags"]}
-        conns = api(ports["airflow"], "/api/v2/connections", token)
-        assert {"s3_xcom_backend_conn", "gcs_xcom_backend_conn", "azure_xcom_backend_conn",
-                "minio_xcom_backend_conn", "pokeapi"} <= {c["connection_id"] for c in conns["connections"]}  # fmt: skip
-
-        demo = localdev("demo")
-        assert demo.returncode == 0, demo.stdout + demo.stderr
-        referenced = [line for line in demo.stdout.splitlines() if line.endswith("[referenced]")]
-        assert len(referenced) == 3, demo.stdout  # random number, Pokémon dict, Pokémon DataFrame
-        assert any(".parquet" in line for line in referenced)
-        assert (
-            "pikachu has a base xp to height ratio of 28.0"
-            in (state / "logs" / "demo-fetch_pokemon_data_dag.log").read_text()
-        )
+        up = run.localdev("up")
+        run.up_output = up.stdout + up.stderr
+        assert up.returncode == 0, run.up_output
+        run.password = up.stdout.split("login: admin / ", 1)[1].split()[0]
+        yield run
     finally:
-        down = localdev("down", timeout=120)
+        run.localdev("down", timeout=120)  # a no-op when test_down already stopped everything
+
+
+def test_up_serves_airflow_with_dags_and_connections(local_run: LocalRun) -> None:
+    assert local_run.url in local_run.up_output
+    assert "XCom backend:     include.xcom_backends.S3PandasXComBackend" in local_run.up_output
+    token = local_run.token()
+    dags = api(local_run.ports["airflow"], "/api/v2/dags", token)
+    assert {"simple_xcom_dag", POKEMON} <= {d["dag_id"] for d in dags["dags"]}
+    conns = api(local_run.ports["airflow"], "/api/v2/connections", token)
+    assert {"s3_xcom_backend_conn", "gcs_xcom_backend_conn", "azure_xcom_backend_conn",
+            "minio_xcom_backend_conn", "pokeapi"} <= {c["connection_id"] for c in conns["connections"]}  # fmt: skip
+    plugins = api(local_run.ports["airflow"], "/api/v2/plugins", token)
+    assert "xcom_storage" in {p["name"] for p in plugins["plugins"]}
+
+
+def test_demo_runs_both_dags_and_lists_objects(local_run: LocalRun) -> None:
+    demo = local_run.localdev("demo")
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    referenced = [line for line in demo.stdout.splitlines() if line.endswith("[referenced]")]
+    assert len(referenced) == 3, demo.stdout  # random number, Pokémon dict, Pokémon DataFrame
+    assert any(".parquet" in line for line in referenced)
+    log = (local_run.state / "logs" / f"demo-{POKEMON}.log").read_text()
+    assert "pikachu has a base xp to height ratio of 28.0" in log
+
+
+def test_plugin_pages_need_a_login(local_run: LocalRun) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", local_run.ports["airflow"], timeout=30)
+    for path in ("/xcom-storage/", f"/xcom-storage/ti?dag_id={POKEMON}&run_id=x&task_id=extract_data"):
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read().decode()
+        assert resp.status == 303 and "/auth/login?next=" in resp.headers["location"], (path, resp.status)
+        assert "XCom" not in body
+    conn.request("GET", "/xcom-storage/", headers={"Authorization": "Bearer not-a-token"})
+    assert conn.getresponse().status == 403
+
+
+def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
+    """Headless Chromium: log in through Airflow's form, open the task instance, click the plugin's tab."""
+    from playwright.sync_api import expect, sync_playwright
+
+    port, token = local_run.ports["airflow"], local_run.token()
+    (run,) = api(port, f"/api/v2/dags/{POKEMON}/dagRuns", token)["dag_runs"]
+    run_id = run["dag_run_id"]
+    entries = f"/api/v2/dags/{POKEMON}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+    frame_ref = api(port, f"{entries}/calculate_xp_per_height/xcomEntries/return_value", token)["value"]
+    dict_ref = api(port, f"{entries}/extract_data/xcomEntries/return_value", token)["value"]
+    shots = Path(os.environ.get("XCOM_SCREENSHOT_DIR", local_run.state / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    ti_page = f"{local_run.url}/dags/{POKEMON}/runs/{urllib.parse.quote(run_id)}/tasks"
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 820})
+            # Not logged in: the plugin page sends the browser to Airflow's login, which brings it back.
+            page.goto(f"{local_run.url}/xcom-storage/")
+            expect(page).to_have_url(
+                f"{local_run.url}/auth/login?next=" + urllib.parse.quote(f"{local_run.url}/xcom-storage/", safe="")
+            )
+            page.get_by_label("Username").fill("admin")
+            page.get_by_label("Password").fill(local_run.password)
+            page.get_by_role("button", name="Sign in").click()
+            expect(page.get_by_role("heading", name="Offloaded XComs")).to_be_visible()
+            listed = page.locator("table code").all_inner_texts()
+            assert frame_ref["uri"] in listed and dict_ref["uri"] in listed
+
+            # The DataFrame: the plugin's tab on the task instance, rendered in Airflow's UI.
+            page.goto(f"{ti_page}/calculate_xp_per_height")
+            page.get_by_role("link", name="Stored XComs").click()
+            frame = page.frame_locator("iframe").first
+            card = frame.locator("section.xcom[data-key='return_value']")
+            expect(card.locator("dd.uri")).to_have_text(frame_ref["uri"])
+            expect(card.locator("dd.size")).to_contain_text(f"({frame_ref['size']:,} bytes)")
+            expect(card.locator("dd.format")).to_have_text("parquet")
+            expect(card.locator("dd.rows")).to_have_text("2 × 4 columns")
+            header = card.locator("table.preview th").all_inner_texts()
+            assert [h.split("\n")[0] for h in header] == ["(index)", "pokemon", "base_experience", "height",
+                                                          "xp_per_height"]  # fmt: skip
+            assert card.locator("table.preview tbody tr").nth(0).locator("td").all_inner_texts() == [
+                "0", "pikachu", "112", "4", "28.0"]  # fmt: skip
+            page.screenshot(path=str(shots / "ui_stored_xcoms_dataframe.png"))
+
+            # The dict: pretty-printed JSON.
+            page.goto(f"{ti_page}/extract_data/plugin/stored_xcoms")
+            card = page.frame_locator("iframe").first.locator("section.xcom[data-key='return_value']")
+            expect(card.locator("dd.uri")).to_have_text(dict_ref["uri"])
+            expect(card.locator("pre.json")).to_contain_text('"pokemon": [\n    "pikachu",\n    "vulpix"\n  ]')
+            page.screenshot(path=str(shots / "ui_stored_xcoms_json.png"))
+        finally:
+            browser.close()
+
+
+def test_down_leaves_no_process(local_run: LocalRun) -> None:
+    down = local_run.localdev("down", timeout=120)
     assert down.returncode == 0, down.stdout + down.stderr
     assert "Airflow" in down.stdout and "SeaweedFS" in down.stdout
-    assert processes_mentioning(str(state)) == []
-    assert localdev("down").stdout.strip() == "Nothing was running."
+    assert processes_mentioning(str(local_run.state)) == []
+    assert local_run.localdev("down").stdout.strip() == "Nothing was running."
