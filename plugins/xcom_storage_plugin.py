@@ -3,6 +3,9 @@
 Adds a "Stored XComs" tab to every task instance and an "XCom storage" page under Browse. Both are
 served by the FastAPI app in ``include/xcom_backends/webui.py``, mounted in the API server at
 ``/xcom-storage``, behind Airflow's own login and DAG-level XCom read permission.
+
+Every task process loads plugins too (for macros), so this module stays cheap to import: the web
+app and its imports (about 1.4 s) are loaded by the API server on the first request only.
 """
 
 from __future__ import annotations
@@ -11,14 +14,28 @@ from typing import Any, ClassVar
 
 from airflow.plugins_manager import AirflowPlugin
 
-from include.xcom_backends.webui import app
-
 URL_PREFIX = "/xcom-storage"
+
+
+class LazyXComStorageApp:
+    """An ASGI app that imports the real one (``include.xcom_backends.webui.app``) when first called."""
+
+    def __init__(self) -> None:
+        self._app: Any = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if self._app is None:
+            from include.xcom_backends.webui import app
+
+            self._app = app
+        await self._app(scope, receive, send)
 
 
 class XComStoragePlugin(AirflowPlugin):
     name = "xcom_storage"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "XCom storage"}]
+    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+        {"app": LazyXComStorageApp(), "url_prefix": URL_PREFIX, "name": "XCom storage"}
+    ]
     external_views: ClassVar[list[dict[str, Any]]] = [
         {
             "name": "Stored XComs",
