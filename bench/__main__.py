@@ -1,0 +1,164 @@
+"""The benchmark: ``python -m bench`` (``make bench``). A program that prints tables, not a test.
+
+Starts SeaweedFS on 127.0.0.1, then for every workload and approach runs fresh worker processes
+(``bench/worker.py``): one for timings (the first push and pull of the process, then repeats),
+one for the peak memory of a push, one for a pull. Writes ``results.json`` (raw numbers),
+``results.md`` (tables) and ``bench.png`` (time against rows) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+from bench.approaches import APPROACHES, BUCKET, CONN_ID, object_prefix, supports
+from bench.report import write_report
+from bench.workloads import ALL, FRAME_ROWS
+from localdev import config, servers
+
+REPO = Path(__file__).resolve().parent.parent
+QUICK = ("frame_10k", "frame_100k", "json_small", "json_1mb")
+
+
+def worker_env(s3_endpoint: str, home: Path) -> dict[str, str]:
+    conn = {
+        "conn_type": "aws",
+        "login": config.DEV_S3_ACCESS_KEY,  # SeaweedFS's local development keys (MinIO's defaults)
+        "password": config.DEV_S3_SECRET_KEY,
+        "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
+    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": str(home / "dags"),
+            f"AIRFLOW_CONN_{CONN_ID.upper()}": json.dumps(conn),
+            "AIRFLOW__XCOM_STORAGE__BUCKET": BUCKET,
+            "AIRFLOW__XCOM_STORAGE__PREFIX": "bench/ours",
+            "AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "0",
+            "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_PATH": f"s3://{CONN_ID}@{BUCKET}/bench/common_io",
+            "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_THRESHOLD": "0",
+            "AIRFLOW__COMMON_IO__XCOM_OBJECTSTORAGE_COMPRESSION": "",
+            "PYTHONPATH": str(REPO),
+        }
+    )
+    return env
+
+
+class Bench:
+    def __init__(self, s3_endpoint: str, work: Path) -> None:
+        import boto3
+
+        self.work = work
+        self.env = worker_env(s3_endpoint, work / "airflow")
+        self.s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+                               aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+
+    def worker(self, *args: str) -> dict[str, Any]:
+        argv = [sys.executable, "-m", "bench.worker", *args, "--db", str(self.work / "metadata.sqlite")]
+        proc = subprocess.run(argv, env=self.env, cwd=self.work, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"worker {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    def objects(self, prefix: str) -> list[int]:
+        sizes: list[int] = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            sizes += [o["Size"] for o in page.get("Contents", [])]
+        return sizes
+
+    def clear(self, prefix: str) -> None:
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                self.s3.delete_objects(Bucket=BUCKET, Delete={"Objects": keys, "Quiet": True})
+
+    def measure(self, approach: str, workload: str, repeats: int) -> dict[str, Any]:
+        prefix = object_prefix(approach)
+        if prefix:
+            self.clear(prefix)
+        timed = self.worker("time", approach, workload, "--repeats", str(repeats))
+        sizes = self.objects(prefix) if prefix else []
+        if prefix:
+            self.clear(prefix)
+        stored = self.work / "stored.json"
+        push_mem = self.worker("push-mem", approach, workload, "--stored", str(stored))
+        pull_mem = self.worker("pull-mem", approach, workload, "--stored", str(stored))
+        if prefix:
+            self.clear(prefix)
+        return {
+            "approach": approach,
+            "workload": workload,
+            "rows": FRAME_ROWS.get(workload),
+            "value_bytes": timed["value_bytes"],
+            "identical": timed["identical"],
+            "push_s": median(timed["push"]),
+            "pull_s": median(timed["pull"]),
+            "total_s": median(p + q for p, q in zip(timed["push"], timed["pull"], strict=True)),
+            "first_push_s": timed["first_push"],
+            "first_pull_s": timed["first_pull"],
+            "runs": timed["push"] and len(timed["push"]),
+            "db_bytes": timed["db_bytes"],
+            "object_bytes": max(sizes) if sizes else 0,
+            "objects_per_push": len(sizes) / (1 + repeats),
+            "push_peak_bytes": push_mem["push_peak"],
+            "pull_peak_bytes": pull_mem["pull_peak"],
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, 3 runs (a smoke run)")
+    parser.add_argument("--workloads", nargs="+", choices=ALL, help="default: all")
+    parser.add_argument("--approaches", nargs="+", choices=list(APPROACHES), help="default: all")
+    parser.add_argument("--repeats", type=int, help="timed runs after the first (default: 5, 3 from 1M rows)")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+    workloads = args.workloads or (QUICK if args.quick else ALL)
+    approaches = args.approaches or list(APPROACHES)
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    results: list[dict[str, Any]] = []
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="xcom-bench-") as tmp:
+        work = Path(tmp)
+        port = servers.free_port()
+        seaweed = servers.seaweedfs(work / "state", port, BUCKET)
+        print(f"Starting SeaweedFS on 127.0.0.1:{port} ...", flush=True)
+        seaweed.start()
+        try:
+            bench = Bench(f"http://127.0.0.1:{port}", work)
+            bench.s3.create_bucket(Bucket=BUCKET)
+            for workload in workloads:
+                repeats = args.repeats or (3 if args.quick or FRAME_ROWS.get(workload, 0) >= 1_000_000 else 5)
+                for approach in approaches:
+                    if not supports(approach, workload):
+                        continue
+                    t0 = time.monotonic()
+                    r = bench.measure(approach, workload, repeats)
+                    results.append(r)
+                    print(f"  {workload:<10} {approach:<15} push {r['push_s']:8.3f}s  pull {r['pull_s']:8.3f}s  "
+                          f"first {r['first_push_s'] + r['first_pull_s']:7.3f}s  identical={r['identical']}  "
+                          f"({time.monotonic() - t0:.0f}s)", flush=True)  # fmt: skip
+        finally:
+            assert seaweed.pid is not None
+            servers.stop_group(seaweed.pid)
+    meta = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "seconds": round(time.monotonic() - started)}
+    (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    markdown = write_report(results, args.out)
+    print()
+    print(markdown)
+    print(f"Raw numbers: {args.out / 'results.json'}; plot: {args.out / 'bench.png'} ({meta['seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Tables (markdown), the target check and the plot from the benchmark's raw results."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from bench.approaches import APPROACHES
+from bench.workloads import ALL, FRAME_ROWS
+
+
+def _mb(n: float) -> str:
+    if n < 1024:
+        return f"{n:.0f} B"
+    if n < 1024 * 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{n / 1024 / 1024:.1f} MiB"
+
+
+def _find(results: list[dict[str, Any]], approach: str, workload: str) -> dict[str, Any] | None:
+    return next((r for r in results if r["approach"] == approach and r["workload"] == workload), None)
+
+
+def tables(results: list[dict[str, Any]]) -> str:
+    lines: list[str] = []
+    for workload in ALL:
+        rows = [r for r in results if r["workload"] == workload]
+        if not rows:
+            continue
+        floor = _find(results, "floor", workload)
+        value = rows[0]["value_bytes"]
+        lines += [f"**{workload}** ({_mb(value)} in memory)", ""]
+        lines += [
+            "| approach | push s | pull s | push+pull s | × floor | first push+pull s | × floor | DB bytes "
+            "| object bytes | push peak extra | × value | pull peak extra | identical |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:-:|",
+        ]
+        for r in sorted(rows, key=lambda r: r["total_s"]):
+            first = r["first_push_s"] + r["first_pull_s"]
+            ratio = f"{r['total_s'] / floor['total_s']:.2f}" if floor else "–"
+            first_ratio = f"{first / (floor['first_push_s'] + floor['first_pull_s']):.2f}" if floor else "–"
+            lines.append(
+                f"| {APPROACHES[r['approach']].label} | {r['push_s']:.3f} | {r['pull_s']:.3f} | {r['total_s']:.3f} "
+                f"| {ratio} | {first:.3f} | {first_ratio} | {r['db_bytes']:,} | {r['object_bytes']:,} "
+                f"| {_mb(r['push_peak_bytes'])} | {r['push_peak_bytes'] / value:.2f} | {_mb(r['pull_peak_bytes'])} "
+                f"| {'yes' if r['identical'] else '**no**'} |"
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def targets(results: list[dict[str, Any]]) -> str:
+    """Issue 6's targets for our backend, each with the measured number."""
+    checks: list[tuple[str, str, bool]] = []
+
+    def add(name: str, measured: str, ok: bool) -> None:
+        checks.append((name, measured, ok))
+
+    for workload, limit in (("frame_1m", 1.15), ("frame_3m", 1.15), ("frame_10k", 1.3)):
+        ours, floor, cio = (_find(results, a, workload) for a in ("ours", "floor", "common_io"))
+        if ours and floor:
+            ratio = ours["total_s"] / floor["total_s"]
+            add(f"{workload}: push+pull within {limit}x of the floor", f"{ratio:.2f}x", ratio <= limit)
+        if ours and cio and workload != "frame_10k":
+            speedup = cio["total_s"] / ours["total_s"]
+            add(f"{workload}: at least 3x faster than common.io", f"{speedup:.1f}x", speedup >= 3)
+    for workload in ("frame_10k", "json_small"):
+        ours, floor = _find(results, "ours", workload), _find(results, "floor", workload)
+        if ours and floor:
+            ratio = (ours["first_push_s"] + ours["first_pull_s"]) / (floor["first_push_s"] + floor["first_pull_s"])
+            add(f"{workload}: first push+pull of a process within 1.3x of the floor's", f"{ratio:.2f}x", ratio <= 1.3)
+    ours_rows = [r for r in results if r["approach"] == "ours"]
+    if ours_rows:
+        worst = max(r["db_bytes"] for r in ours_rows)
+        add("metadata DB bytes per offloaded XCom under 1 KB", f"max {worst} B", worst < 1024)
+        one = all(r["objects_per_push"] == 1 for r in ours_rows)
+        add("one object per push", "yes" if one else "no", one)
+        same = all(r["identical"] for r in ours_rows)
+        add("every value came back identical", "yes" if same else "no", same)
+    for workload in FRAME_ROWS:
+        ours, floor = _find(results, "ours", workload), _find(results, "floor", workload)
+        if ours and workload in ("frame_1m", "frame_3m"):
+            ratio = ours["push_peak_bytes"] / ours["value_bytes"]
+            add(f"{workload}: push peak extra memory at most 1.5x the frame", f"{ratio:.2f}x", ratio <= 1.5)
+            if floor:
+                pull = ours["pull_peak_bytes"] / max(floor["pull_peak_bytes"], 1)
+                add(f"{workload}: pull peak at most the floor's + 10%", f"{pull:.2f}x", pull <= 1.1)
+    lines = ["| target | measured | met |", "|---|---:|:-:|"]
+    lines += [f"| {name} | {measured} | {'yes' if ok else '**no**'} |" for name, measured, ok in checks]
+    return "\n".join(lines) + "\n"
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    for name, approach in APPROACHES.items():
+        points = sorted((r["rows"], r["total_s"]) for r in results if r["approach"] == name and r["rows"])
+        if points:
+            xs, ys = zip(*points, strict=True)
+            ax.plot(xs, ys, marker="o", label=approach.label, linewidth=2.5 if name == "ours" else 1.5)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("DataFrame rows (mixed dtypes)")
+    ax.set_ylabel("push + pull, seconds (median)")
+    ax.set_title("Moving a DataFrame between two tasks (SeaweedFS on loopback)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def write_report(results: list[dict[str, Any]], out: Path) -> str:
+    markdown = "### Targets\n\n" + targets(results) + "\n### Measurements\n\n" + tables(results)
+    (out / "results.md").write_text(markdown)
+    plot(results, out / "bench.png")
+    return markdown
