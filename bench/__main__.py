@@ -63,11 +63,12 @@ class Bench:
         self.s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
                                aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
 
-    def worker(self, *args: str) -> dict[str, Any]:
-        argv = [sys.executable, "-m", "bench.worker", *args, "--db", str(self.work / "metadata.sqlite")]
-        proc = subprocess.run(argv, env=self.env, cwd=self.work, capture_output=True, text=True, timeout=3600)
+    def worker(self, mode: str, approach: str, *args: str) -> dict[str, Any]:
+        argv = [sys.executable, "-m", "bench.worker", mode, approach, *args, "--db", str(self.work / "metadata.sqlite")]
+        env = {**self.env, **APPROACHES[approach].env}
+        proc = subprocess.run(argv, env=env, cwd=self.work, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
-            raise RuntimeError(f"worker {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+            raise RuntimeError(f"worker {mode} {approach} {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
         return json.loads(proc.stdout.strip().splitlines()[-1])
 
     def objects(self, prefix: str) -> list[int]:

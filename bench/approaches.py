@@ -42,6 +42,7 @@ def is_frame(workload: str) -> bool:
 
 class DefaultDB:
     name, label = "db", "Airflow default (database)"
+    env: dict[str, str] = {}  # noqa: RUF012  (extra environment of this approach's worker)
 
     def __init__(self, workload: str) -> None:
         from airflow.sdk.bases.xcom import BaseXCom
@@ -71,6 +72,13 @@ class Ours(DefaultDB):
         from include.xcom_backends import S3JSONXComBackend, S3PandasXComBackend
 
         self.xcom = S3PandasXComBackend if is_frame(workload) else S3JSONXComBackend
+
+
+class OursInline(Ours):
+    """Ours with a 64 KiB threshold: a small value stays in the database, with no storage request."""
+
+    name, label = "ours_inline", "ours, below threshold (inline)"
+    env = {"AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": str(64 * 1024)}  # noqa: RUF012
 
 
 class TutorialCSV:
@@ -137,19 +145,29 @@ class Floor:
     name, label = "floor", "floor (encode + put + get + decode)"
 
     def __init__(self, workload: str) -> None:
-        import boto3
-        import pyarrow as pa
-        import pyarrow.parquet as pq
-
-        self.boto3, self.pa, self.pq = boto3, pa, pq
         self.frame = is_frame(workload)
         self._client: Any = None
+
+    # boto3 and pyarrow are imported by the first call, as our backend does (and any backend must).
+    @property
+    def pa(self) -> Any:
+        import pyarrow
+
+        return pyarrow
+
+    @property
+    def pq(self) -> Any:
+        import pyarrow.parquet
+
+        return pyarrow.parquet
 
     @property
     def client(self) -> Any:
         if self._client is None:
+            import boto3
+
             conn = json.loads(os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
-            self._client = self.boto3.client(
+            self._client = boto3.client(
                 "s3",
                 endpoint_url=conn["extra"]["endpoint_url"],
                 aws_access_key_id=conn["login"],
@@ -180,9 +198,13 @@ APPROACHES: dict[str, type[Any]] = {a.name: a for a in (Floor, Ours, S3HookParqu
 
 
 def supports(approach: str, workload: str) -> bool:
-    return approach != "s3hook_parquet" or is_frame(workload)
+    if approach == "s3hook_parquet":
+        return is_frame(workload)
+    return approach != "ours_inline" or workload == "json_small"
 
 
 def object_prefix(approach: str) -> str | None:
     """Where an approach's objects go in the bucket (None: it writes no objects)."""
-    return None if approach == "db" else f"{PREFIX}/{approach}/"
+    if approach == "db":
+        return None
+    return f"{PREFIX}/ours/" if approach == "ours_inline" else f"{PREFIX}/{approach}/"

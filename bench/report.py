@@ -69,6 +69,13 @@ def targets(results: list[dict[str, Any]]) -> str:
         if ours and floor:
             ratio = (ours["first_push_s"] + ours["first_pull_s"]) / (floor["first_push_s"] + floor["first_pull_s"])
             add(f"{workload}: first push+pull of a process within 1.3x of the floor's", f"{ratio:.2f}x", ratio <= 1.3)
+    inline, db = _find(results, "ours_inline", "json_small"), _find(results, "db", "json_small")
+    if inline and db:
+        ratio = inline["total_s"] / db["total_s"]
+        add("small value below the threshold: no object written", f"{inline['objects_per_push']:g} objects",
+            inline["objects_per_push"] == 0)  # fmt: skip
+        add("small value below the threshold: push+pull no slower than the default backend", f"{ratio:.2f}x",
+            ratio <= 1.0)  # fmt: skip
     ours_rows = [r for r in results if r["approach"] == "ours"]
     if ours_rows:
         worst = max(r["db_bytes"] for r in ours_rows)

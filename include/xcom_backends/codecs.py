@@ -15,7 +15,7 @@ _UNNAMED_SERIES = "__xcom_storage_unnamed_series__"
 
 @dataclass(frozen=True)
 class Encoded:
-    data: bytes
+    data: bytes | memoryview  # a memoryview is the encoder's own buffer, handed on without a copy
     format: str
     extension: str
     kind: str = "value"
@@ -68,8 +68,16 @@ class JSONCodec:
     format = "json"
 
     def encode(self, value: Any) -> Encoded:
-        _check_json(value)
-        data = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        # Strict but fast: what comes back from the JSON text must equal what went in (tuples, non-str
+        # keys and NaN fail this); only then is the value walked, to name what JSON cannot hold.
+        try:
+            data = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            exact = json.loads(data) == value
+        except (TypeError, ValueError):
+            exact = False
+        if not exact:
+            _check_json(value)
+            raise TypeError(f"XCom value {value!r:.200} would not come back equal from JSON.")
         return Encoded(data.encode("utf-8"), self.format, "json")
 
     def decode(self, data: bytes, kind: str) -> Any:
@@ -109,7 +117,7 @@ class ParquetCodec:
         table = pa.Table.from_pandas(frame, preserve_index=None)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=self.compression)
-        return Encoded(sink.getvalue().to_pybytes(), self.format, "parquet", kind)
+        return Encoded(memoryview(sink.getvalue()), self.format, "parquet", kind)
 
     def decode(self, data: bytes, kind: str) -> Any:
         import pyarrow as pa

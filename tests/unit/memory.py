@@ -25,7 +25,7 @@ class MemoryStore:
 
     def put(self, bucket: str, key: str, data: bytes) -> None:
         self.calls.append("put")
-        self.objects[(bucket, key)] = data
+        self.objects[(bucket, key)] = bytes(data)
 
     def get(self, bucket: str, key: str) -> bytes:
         self.calls.append("get")

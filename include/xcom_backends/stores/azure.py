@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ObjectInfo
+from include.xcom_backends.stores.base import Data, ObjectInfo, as_bytes
 
 MAX_SINGLE_PUT = 64 * 1024 * 1024  # larger blobs go as 16 MiB blocks, committed in one final call
 BLOCK_SIZE = 16 * 1024 * 1024
@@ -40,8 +40,10 @@ class AzureBlobStore:
             "read_timeout": settings.timeout_seconds,
         }
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._client.get_blob_client(bucket, key).upload_blob(data, overwrite=True, max_concurrency=4, **self._call)
+    def put(self, bucket: str, key: str, data: Data) -> None:
+        self._client.get_blob_client(bucket, key).upload_blob(
+            as_bytes(data), overwrite=True, max_concurrency=4, **self._call
+        )
 
     def get(self, bucket: str, key: str) -> bytes:
         from azure.core.exceptions import ResourceNotFoundError

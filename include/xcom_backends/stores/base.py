@@ -2,12 +2,49 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from include.xcom_backends.settings import XComStorageSettings
+
+Data = bytes | memoryview
+
+
+class ByteView(io.RawIOBase):
+    """A seekable, read-only file over bytes or a memoryview, without copying them: lets a client
+    stream an encoder's buffer (each ``read`` copies only the chunk asked for)."""
+
+    def __init__(self, data: Data) -> None:
+        self._view = memoryview(data).cast("B")
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self._view[self._pos : self._pos + len(buffer)]
+        memoryview(buffer).cast("B")[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+
+def as_bytes(data: Data) -> bytes:
+    """For clients that only take bytes (a copy when ``data`` is a memoryview)."""
+    return data if isinstance(data, bytes) else bytes(data)
 
 
 @dataclass(frozen=True)
@@ -27,7 +64,7 @@ class ObjectStore(Protocol):
 
     def __init__(self, settings: XComStorageSettings) -> None: ...
 
-    def put(self, bucket: str, key: str, data: bytes) -> None: ...
+    def put(self, bucket: str, key: str, data: Data) -> None: ...
 
     def get(self, bucket: str, key: str) -> bytes: ...
 

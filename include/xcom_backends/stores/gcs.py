@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ObjectInfo
+from include.xcom_backends.stores.base import Data, ObjectInfo, as_bytes
 
 CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
 
@@ -50,7 +50,8 @@ class GCSStore:
             else None,
         }
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def put(self, bucket: str, key: str, data: Data) -> None:
+        data = as_bytes(data)
         blob = self._client.bucket(bucket).blob(key, chunk_size=CHUNK_SIZE if len(data) > CHUNK_SIZE else None)
         blob.upload_from_string(data, content_type="application/octet-stream", **self._call)
 

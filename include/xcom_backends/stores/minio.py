@@ -8,12 +8,11 @@ multipart upload, which only becomes an object once complete.
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ObjectInfo
+from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo
 
 PART_SIZE = 16 * 1024 * 1024
 _EPOCH = datetime.fromtimestamp(0, tz=UTC)
@@ -56,8 +55,8 @@ class MinIOStore:
             http_client=http,
         )
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
-        self._client.put_object(bucket, key, io.BytesIO(data), len(data), part_size=PART_SIZE)
+    def put(self, bucket: str, key: str, data: Data) -> None:
+        self._client.put_object(bucket, key, ByteView(data), len(data), part_size=PART_SIZE)
 
     def get(self, bucket: str, key: str) -> bytes:
         return self.get_range(bucket, key, 0, 0)
