@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from localdev import airflow_api as api
 from localdev.servers import Server
-from tests.integration import airflow_api as api
 
 pytestmark = pytest.mark.integration
 DAG = "xcom_concurrency"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from localdev.airflow_api import call as api
 from localdev.servers import free_port
-from tests.integration.airflow_api import call as api
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]

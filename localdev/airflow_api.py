@@ -1,4 +1,4 @@
-"""A few calls to the Airflow 3 REST API (public API v2) for tests."""
+"""A few calls to the Airflow 3 REST API (public API v2), for the tests and the benchmark."""
 
 from __future__ import annotations
 

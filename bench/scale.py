@@ -1,0 +1,213 @@
+"""At scale: ``python -m bench.scale`` (``make bench-scale``). A program that prints a table.
+
+N mapped tasks (default 500) each push a ~1 MB DataFrame that one downstream task reads, run by a
+real scheduler (``airflow standalone``, LocalExecutor) on PostgreSQL, once with our backend and once
+with Airflow's default database backend. PostgreSQL (Debian's, started here with ``initdb`` +
+``pg_ctl`` on 127.0.0.1) and SeaweedFS are started by this program and stopped at the end.
+Reports wall time, the xcom table's size, the number of objects, and failed task instances.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.__main__ import worker_env
+from bench.approaches import BUCKET
+from localdev import airflow_api as api
+from localdev import config, servers
+
+REPO = Path(__file__).resolve().parent.parent
+PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+DAG = "xcom_at_scale"
+BACKENDS = {
+    "ours": "include.xcom_backends.S3PandasXComBackend",
+    "db": "airflow.sdk.bases.xcom.BaseXCom",
+}
+
+
+class Postgres:
+    """A throwaway PostgreSQL cluster owned by the ``postgres`` user (initdb refuses to run as root)."""
+
+    def __init__(self, root: Path, port: int) -> None:
+        self.data, self.sock, self.port = root / "pgdata", root / "pgsock", port
+        self.log = root / "postgres.log"
+
+    def _as_postgres(self, *argv: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *argv], check=True, capture_output=True, text=True)
+
+    def start(self) -> None:
+        if not (PG_BIN / "initdb").exists():
+            raise SystemExit(
+                f"FAILED: PostgreSQL is needed for the at-scale benchmark and {PG_BIN}/initdb is missing: "
+                "`apt-get install postgresql` (Debian), or set XCOM_PG_BIN to the directory of initdb and pg_ctl."
+            )
+        for d in (self.data, self.sock):
+            d.mkdir(parents=True)
+            if os.geteuid() == 0:
+                shutil.chown(d, "postgres", "postgres")
+                shutil.chown(d.parent, "postgres", "postgres")
+        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock} -c fsync=off -c max_connections=200"
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "start")
+
+    def stop(self) -> None:
+        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def url(self, db: str) -> str:
+        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{db}"
+
+    def sql(self, db: str, query: str) -> list[tuple[Any, ...]]:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=db)
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(query)
+                return cur.fetchall() if cur.description else []
+        finally:
+            conn.close()
+
+
+def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, tasks: int) -> dict[str, Any]:
+    db = f"airflow_{name}"
+    pg.sql("postgres", f"CREATE DATABASE {db}")
+    home = work / name
+    port = servers.free_port()
+    env = worker_env(s3_endpoint, home)
+    env.update(
+        {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url(db),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "bench" / "dags"),
+            "AIRFLOW__CORE__XCOM_BACKEND": BACKENDS[name],
+            "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{name}",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "XCOM_BENCH_TASKS": str(tasks),
+            "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
+        }
+    )
+    home.mkdir(parents=True)
+    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    argv = [sys.executable, "-m", "airflow", "standalone"]
+    server = servers.Server(f"airflow standalone ({name})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
+                            home / "standalone.log", env)  # fmt: skip
+    server.start(timeout=300)
+    try:
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        tok = api.token(port, password)
+        deadline = time.monotonic() + 300
+        while True:  # the DAG processor parses the DAG folder
+            try:
+                api.call(port, f"/api/v2/dags/{DAG}", tok)
+                break
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(2)
+        api.call(port, f"/api/v2/dags/{DAG}", tok, body={"is_paused": False}, method="PATCH")
+        started = time.monotonic()
+        run_id = api.call(port, f"/api/v2/dags/{DAG}/dagRuns", tok, body={"logical_date": None})["dag_run_id"]
+        state = api.wait_for_run(port, tok, DAG, run_id, timeout=7200)
+        wall = time.monotonic() - started
+    finally:
+        assert server.pid is not None
+        servers.stop_group(server.pid, timeout=60)
+    xcom_bytes, rows, values = pg.sql(
+        db, "SELECT pg_total_relation_size('xcom'), count(*), coalesce(sum(octet_length(value::text)), 0) FROM xcom"
+    )[0]
+    failed = pg.sql(db, "SELECT count(*) FROM task_instance WHERE state IS DISTINCT FROM 'success'")[0][0]
+    sizes = [
+        o["Size"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"scale/{name}/")
+        for o in page.get("Contents", [])
+    ]
+    return {
+        "backend": name,
+        "class": BACKENDS[name],
+        "tasks": tasks,
+        "state": state,
+        "wall_s": round(wall, 1),
+        "xcom_table_bytes": int(xcom_bytes),
+        "xcom_rows": int(rows),
+        "xcom_value_bytes": int(values),
+        "objects": len(sizes),
+        "object_bytes": sum(sizes),
+        "failed_task_instances": int(failed),
+    }
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    mib = 1024 * 1024
+    lines = [
+        "| backend | tasks | run | wall time | xcom table (PostgreSQL, total) | values in xcom rows | objects "
+        "| object bytes | failed task instances |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r['class']} | {r['tasks']} | {r['state']} | {r['wall_s']:.0f} s "
+            f"| {r['xcom_table_bytes'] / mib:.1f} MiB "
+            f"| {r['xcom_value_bytes'] / mib:.2f} MiB in {r['xcom_rows']} rows | {r['objects']} "
+            f"| {r['object_bytes'] / mib:.1f} MiB | {r['failed_task_instances']} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    import boto3
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="xcom-scale-") as tmp:
+        work = Path(tmp)
+        os.chmod(work, 0o755)
+        pg = Postgres(work / "pg", servers.free_port())
+        s3_port = servers.free_port()
+        seaweed = servers.seaweedfs(work / "state", s3_port, BUCKET)
+        print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and SeaweedFS on 127.0.0.1:{s3_port} ...", flush=True)
+        pg.start()
+        seaweed.start()
+        try:
+            endpoint = f"http://127.0.0.1:{s3_port}"
+            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+                              aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+            s3.create_bucket(Bucket=BUCKET)
+            for name in args.backends:
+                print(f"  {name}: {args.tasks} mapped tasks + 1 reader through {BACKENDS[name]} ...", flush=True)
+                r = run_backend(name, pg, endpoint, s3, work, args.tasks)
+                results.append(r)
+                print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
+                      f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
+        finally:
+            assert seaweed.pid is not None
+            servers.stop_group(seaweed.pid)
+            pg.stop()
+    (args.out / "scale.json").write_text(json.dumps(results, indent=2))
+    markdown = table(results)
+    (args.out / "scale.md").write_text(markdown)
+    print()
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()
