@@ -25,6 +25,7 @@ from bench.workloads import ALL, FRAME_ROWS
 from localdev import config, servers
 
 REPO = Path(__file__).resolve().parent.parent
+MEMORY_RUNS = 3
 QUICK = ("frame_10k", "frame_100k", "json_small", "json_1mb")
 
 
@@ -65,7 +66,7 @@ class Bench:
 
     def worker(self, mode: str, approach: str, *args: str) -> dict[str, Any]:
         argv = [sys.executable, "-m", "bench.worker", mode, approach, *args, "--db", str(self.work / "metadata.sqlite")]
-        env = {**self.env, **APPROACHES[approach].env}
+        env = {**self.env, **getattr(APPROACHES[approach], "env", {})}
         proc = subprocess.run(argv, env=env, cwd=self.work, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
             raise RuntimeError(f"worker {mode} {approach} {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
@@ -92,8 +93,15 @@ class Bench:
         if prefix:
             self.clear(prefix)
         stored = self.work / "stored.json"
-        push_mem = self.worker("push-mem", approach, workload, "--stored", str(stored))
-        pull_mem = self.worker("pull-mem", approach, workload, "--stored", str(stored))
+        # Resident-memory peaks vary from process to process (allocator state): median of MEMORY_RUNS.
+        push_peak = median(
+            self.worker("push-mem", approach, workload, "--stored", str(stored))["push_peak"]
+            for _ in range(MEMORY_RUNS)
+        )
+        pull_peak = median(
+            self.worker("pull-mem", approach, workload, "--stored", str(stored))["pull_peak"]
+            for _ in range(MEMORY_RUNS)
+        )
         if prefix:
             self.clear(prefix)
         return {
@@ -111,8 +119,8 @@ class Bench:
             "db_bytes": timed["db_bytes"],
             "object_bytes": max(sizes) if sizes else 0,
             "objects_per_push": len(sizes) / (1 + repeats),
-            "push_peak_bytes": push_mem["push_peak"],
-            "pull_peak_bytes": pull_mem["pull_peak"],
+            "push_peak_bytes": push_peak,
+            "pull_peak_bytes": pull_peak,
         }
 
 

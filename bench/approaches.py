@@ -12,7 +12,8 @@ built; clients, hooks and connections are created by the calls themselves, as in
   (``S3Hook.read_key`` decodes text and cannot read Parquet).
 - ``ours``: ``S3PandasXComBackend`` (Parquet) for frames, ``S3JSONXComBackend`` for JSON.
 - ``floor``: the least work any object-store backend must do: encode (Parquet or JSON) into memory,
-  one put and one get of those bytes with a plain boto3 client, decode.
+  one put and one get of those bytes with a plain boto3 client configured like ours (timeouts,
+  retries, checksum policy), decode.
 """
 
 from __future__ import annotations
@@ -166,13 +167,18 @@ class Floor:
         if self._client is None:
             import boto3
 
+            from include.xcom_backends.settings import XComStorageSettings
+            from include.xcom_backends.stores.s3 import S3Store
+
             conn = json.loads(os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
+            settings = XComStorageSettings.from_airflow_config(default_conn_id=CONN_ID)
             self._client = boto3.client(
                 "s3",
                 endpoint_url=conn["extra"]["endpoint_url"],
                 aws_access_key_id=conn["login"],
                 aws_secret_access_key=conn["password"],
                 region_name="us-east-1",
+                config=S3Store.client_config(settings),  # the same client configuration as ours
             )
         return self._client
 
@@ -194,7 +200,9 @@ class Floor:
         return json.loads(data)
 
 
-APPROACHES: dict[str, type[Any]] = {a.name: a for a in (Floor, Ours, S3HookParquet, DefaultDB, CommonIO, TutorialCSV)}
+APPROACHES: dict[str, type[Any]] = {
+    a.name: a for a in (Floor, Ours, OursInline, S3HookParquet, DefaultDB, CommonIO, TutorialCSV)
+}
 
 
 def supports(approach: str, workload: str) -> bool:

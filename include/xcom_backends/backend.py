@@ -9,6 +9,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -137,21 +139,16 @@ class ObjectStorageXCom(BaseXCom):
             extension=encoded.extension,
         )
         uri = rt.uri(object_name)
-        try:
-            rt.store.put(rt.settings.bucket, object_name, encoded.data)
-        except Exception as exc:
+        _, error, digest = _with_sha256(
+            encoded.data, lambda: rt.store.put(rt.settings.bucket, object_name, encoded.data)
+        )
+        if error is not None:
             raise XComStorageError(
                 f"Could not store XCom {key!r} of task {task_id!r} at {uri} (endpoint {rt.store.endpoint}, "
                 f"bucket {rt.settings.bucket!r}, key {object_name!r}, connection {rt.settings.conn_id!r}): "
-                f"{type(exc).__name__}: {exc}. {rt.hint('write')}"
-            ) from exc
-        ref = Reference(
-            uri=uri,
-            format=encoded.format,
-            size=len(encoded.data),
-            sha256=hashlib.sha256(encoded.data).hexdigest(),
-            kind=encoded.kind,
-        )
+                f"{type(error).__name__}: {error}. {rt.hint('write')}"
+            ) from error
+        ref = Reference(uri=uri, format=encoded.format, size=len(encoded.data), sha256=digest, kind=encoded.kind)
         log.info("XCom %r stored at %s (%s, %d bytes)", key, uri, encoded.format, ref.size)
         return ref.to_json()
 
@@ -198,12 +195,21 @@ class ObjectStorageXCom(BaseXCom):
                 f"Could not read XCom object {ref.uri} (endpoint {rt.store.endpoint}, connection "
                 f"{rt.settings.conn_id!r}): {type(exc).__name__}: {exc}. {rt.hint('read')}"
             ) from exc
-        if len(data) != ref.size or hashlib.sha256(data).hexdigest() != ref.sha256:
-            raise XComIntegrityError(
-                f"XCom object {ref.uri} is corrupted: {len(data)} bytes with a different checksum than the "
-                f"{ref.size} bytes written. Re-run the upstream task to produce it again."
-            )
-        return codec_for_format(ref.format).decode(data, ref.kind)
+        corrupted = XComIntegrityError(
+            f"XCom object {ref.uri} is corrupted: {len(data)} bytes with a different checksum than the "
+            f"{ref.size} bytes written. Re-run the upstream task to produce it again."
+        )
+        if len(data) != ref.size:
+            raise corrupted
+        codec = codec_for_format(ref.format)
+        # The bytes come from our own bucket; decoding runs while they are hashed, and a mismatch wins
+        # over whatever the decoder made of them.
+        value, error, digest = _with_sha256(data, lambda: codec.decode(data, ref.kind))
+        if digest != ref.sha256:
+            raise corrupted from error
+        if error is not None:
+            raise error
+        return value
 
     # --- purge -----------------------------------------------------------------------------
     @classmethod
@@ -216,6 +222,28 @@ class ObjectStorageXCom(BaseXCom):
         key = cls.confined_key(ref)
         rt.store.delete(rt.settings.bucket, [key])
         log.info("Purged XCom object %s", ref.uri)
+
+
+_OVERLAP_MIN = 1024 * 1024  # below this, hashing in a second thread costs more than it saves
+
+
+def _with_sha256(data: bytes | memoryview, work: Callable[[], Any]) -> tuple[Any, Exception | None, str]:
+    """Run ``work`` (an upload or a decode) while the SHA-256 of ``data`` is computed in a second
+    thread (hashlib, the clients' sockets and pyarrow release the GIL). Returns (result, error, digest)."""
+
+    def attempt() -> tuple[Any, Exception | None]:
+        try:
+            return work(), None
+        except Exception as exc:
+            return None, exc
+
+    if len(data) < _OVERLAP_MIN:
+        result, error = attempt()
+        return result, error, hashlib.sha256(data).hexdigest()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xcom-sha256") as pool:
+        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        result, error = attempt()
+        return result, error, digest.result()
 
 
 # Keys that would make a plain JSON value look like one of our references or like Airflow serde
