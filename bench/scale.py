@@ -102,7 +102,11 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
         }
     )
     home.mkdir(parents=True)
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True, capture_output=True)
+    migrate = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
+    )
+    if migrate.returncode != 0:
+        raise SystemExit(f"FAILED: airflow db migrate on {pg.url(db)}:\n{migrate.stderr[-3000:]}")
     argv = [sys.executable, "-m", "airflow", "standalone"]
     server = servers.Server(f"airflow standalone ({name})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
                             home / "standalone.log", env)  # fmt: skip

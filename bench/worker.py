@@ -96,6 +96,8 @@ def main() -> None:
     parser.add_argument("--stored", type=Path)
     args = parser.parse_args()
 
+    import airflow.sdk  # noqa: F401  (a task process has imported Airflow before any XCom call)
+
     value = make(args.workload) if args.mode != "pull-mem" else None  # pull-mem: nothing freed before
     approach = APPROACHES[args.approach](args.workload)
     db = MetadataDB(args.db)
