@@ -1,0 +1,41 @@
+"""The zero-copy upload body and the hash that runs beside an upload or a decode."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+
+import pytest
+
+from include.xcom_backends.backend import _OVERLAP_MIN, _with_sha256
+from include.xcom_backends.stores.base import ByteView, as_bytes
+
+
+def test_byteview_reads_seeks_and_tells_like_a_file() -> None:
+    data = bytes(range(256)) * 10
+    view = ByteView(memoryview(data))
+    assert view.read(5) == data[:5] and view.tell() == 5
+    assert view.seek(-3, io.SEEK_END) == len(data) - 3 and view.read() == data[-3:]
+    assert view.read(10) == b""
+    view.seek(100)
+    assert view.read(1000) == data[100:1100]
+    view.seek(0)
+    assert b"".join(iter(lambda: view.read(777), b"")) == data
+
+
+def test_as_bytes_copies_only_views() -> None:
+    data = b"abc"
+    assert as_bytes(data) is data and as_bytes(memoryview(data)) == data
+
+
+@pytest.mark.parametrize("size", [10, _OVERLAP_MIN + 1])
+def test_with_sha256_returns_result_error_and_digest(size: int) -> None:
+    data = b"x" * size
+    expected = hashlib.sha256(data).hexdigest()
+    assert _with_sha256(data, lambda: 42) == (42, None, expected)
+
+    def fail() -> None:
+        raise ValueError("decoder choked")
+
+    result, error, digest = _with_sha256(data, fail)
+    assert result is None and isinstance(error, ValueError) and digest == expected
