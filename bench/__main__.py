@@ -55,6 +55,14 @@ def worker_env(s3_endpoint: str, home: Path) -> dict[str, str]:
     return env
 
 
+def create_bucket(s3: Any) -> None:
+    """The bucket, unless SeaweedFS (started with -bucket) has already made it."""
+    try:
+        s3.create_bucket(Bucket=BUCKET)
+    except s3.exceptions.BucketAlreadyOwnedByYou:
+        pass
+
+
 class Bench:
     def __init__(self, s3_endpoint: str, work: Path) -> None:
         import boto3
@@ -146,7 +154,7 @@ def main() -> None:
         seaweed.start()
         try:
             bench = Bench(f"http://127.0.0.1:{port}", work)
-            bench.s3.create_bucket(Bucket=BUCKET)
+            create_bucket(bench.s3)
             for workload in workloads:
                 repeats = args.repeats or (3 if args.quick or FRAME_ROWS.get(workload, 0) >= 1_000_000 else 5)
                 for approach in approaches:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import worker_env
+from bench.__main__ import create_bucket, worker_env
 from bench.approaches import BUCKET
 from localdev import airflow_api as api
 from localdev import config, servers
@@ -195,7 +195,7 @@ def main() -> None:
             endpoint = f"http://127.0.0.1:{s3_port}"
             s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
                               aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
-            s3.create_bucket(Bucket=BUCKET)
+            create_bucket(s3)
             for name in args.backends:
                 print(f"  {name}: {args.tasks} mapped tasks + 1 reader through {BACKENDS[name]} ...", flush=True)
                 r = run_backend(name, pg, endpoint, s3, work, args.tasks)
