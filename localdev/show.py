@@ -13,12 +13,9 @@ from typing import Any
 
 
 def _value(raw: Any) -> Any:
-    if isinstance(raw, (bytes, str)):
-        try:
-            return json.loads(raw)
-        except ValueError:
-            return raw
-    return raw
+    from include.xcom_backends.reference import stored_value
+
+    return stored_value(raw)
 
 
 def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:

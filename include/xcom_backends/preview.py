@@ -16,7 +16,7 @@ from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.reference import MARKER, Reference, is_reference
-from include.xcom_backends.stores.base import ObjectStore
+from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
 MAX_ROWS = 20
 MAX_TEXT = 20_000  # characters of JSON shown
@@ -46,30 +46,16 @@ class Preview:
     error: str | None = None
 
 
-class RangeReader(io.RawIOBase):
+class RangeReader(SeekableReader):
     """A read-only, seekable file over one stored object: every read is one ranged GET, except for
     objects up to ``WHOLE_OBJECT_MAX`` bytes, which are fetched whole by the first read."""
 
     def __init__(self, store: ObjectStore, bucket: str, key: str, size: int) -> None:
-        self._store, self._bucket, self._key, self._size = store, bucket, key, size
-        self._pos = 0
+        super().__init__(size)
+        self._store, self._bucket, self._key = store, bucket, key
         self._whole: bytes | None = None
         self.bytes_read = 0
         self.requests = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return True
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
-        self._pos = max(0, base + offset)
-        return self._pos
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")

@@ -13,13 +13,11 @@ from include.xcom_backends.settings import XComStorageSettings
 Data = bytes | memoryview
 
 
-class ByteView(io.RawIOBase):
-    """A seekable, read-only file over bytes or a memoryview, without copying them: lets a client
-    stream an encoder's buffer (each ``read`` copies only the chunk asked for)."""
+class SeekableReader(io.RawIOBase):
+    """A read-only, seekable file of a known size; subclasses implement ``readinto`` at ``_pos``."""
 
-    def __init__(self, data: Data) -> None:
-        self._view = memoryview(data).cast("B")
-        self._pos = 0
+    def __init__(self, size: int) -> None:
+        self._size, self._pos = size, 0
 
     def readable(self) -> bool:
         return True
@@ -31,9 +29,18 @@ class ByteView(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: len(self._view)}[whence]
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
         self._pos = max(0, base + offset)
         return self._pos
+
+
+class ByteView(SeekableReader):
+    """A file over bytes or a memoryview, without copying them: lets a client stream an encoder's
+    buffer (each ``read`` copies only the chunk asked for)."""
+
+    def __init__(self, data: Data) -> None:
+        self._view = memoryview(data).cast("B")
+        super().__init__(len(self._view))
 
     def readinto(self, buffer: Any) -> int:
         chunk = self._view[self._pos : self._pos + len(buffer)]
