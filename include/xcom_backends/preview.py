@@ -1,7 +1,7 @@
 """What an XCom holds, for people: location, size, format and the first rows, read with ranged GETs.
 
 Used by the UI plugin (``plugins/xcom_storage_plugin.py``). A Parquet preview reads the footer and
-the first row group only; a CSV preview the first 64 KiB; a JSON preview the whole object up to
+the first pages of each column; a CSV preview the first 64 KiB; a JSON preview the whole object up to
 ``JSON_PRETTY_MAX`` bytes (to pretty-print it), otherwise its first 64 KiB as text. Nothing here
 loads a large object whole, and nothing is sent to the browser but the preview.
 """
@@ -27,8 +27,8 @@ WHOLE_OBJECT_MAX = 256 * 1024  # smaller objects are fetched in one GET instead 
 
 @dataclass
 class Preview:
-    """One XCom as the plugin shows it. ``where`` is "object storage", "database (inline)" or
-    "database (Airflow serde)"; ``error`` says why no preview could be made."""
+    """One XCom as the plugin shows it. ``where`` is "object storage" or "database (inline)";
+    ``error`` says why no preview could be made."""
 
     key: str
     where: str
@@ -55,7 +55,6 @@ class RangeReader(SeekableReader):
         self._store, self._bucket, self._key = store, bucket, key
         self._whole: bytes | None = None
         self.bytes_read = 0
-        self.requests = 0
 
     def readinto(self, buffer: Any) -> int:
         view = memoryview(buffer).cast("B")
@@ -74,7 +73,6 @@ class RangeReader(SeekableReader):
 
     def _fetch(self, start: int, length: int) -> bytes:
         data = self._store.get_range(self._bucket, self._key, start, length)
-        self.requests += 1
         self.bytes_read += len(data)
         return data
 
