@@ -1,4 +1,4 @@
-"""Amazon S3 (and any S3-compatible endpoint) through the Amazon provider's S3Hook/boto3 client.
+"""Amazon S3 (and any S3-compatible endpoint) through boto3, with the Amazon provider's connection handling.
 
 Timeouts and retries (standard mode, exponential backoff) come from botocore's own Config; values
 from 128 MiB up go as a multipart upload, which S3 only makes visible once it is complete and which
@@ -37,15 +37,33 @@ class S3Store:
         )
 
     def __init__(self, settings: XComStorageSettings) -> None:
-        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+        from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
+        from airflow.sdk import BaseHook, conf
         from boto3.s3.transfer import TransferConfig
 
-        hook = S3Hook(aws_conn_id=settings.conn_id, config=self.client_config(settings))
-        # The hook resolves credentials (keys, profile, assumed role, web identity) and the endpoint; the
-        # client is built here because the hook's get_conn() inspects the call stack for its user agent,
-        # which costs ~0.1 s in every task process.
-        self._client = hook.get_session().client(
-            "s3", endpoint_url=hook.conn_config.get_service_endpoint_url("s3"), config=hook.config, verify=hook.verify
+        # The provider's connection wrapper reads keys, profile, region, endpoint, verify and role from
+        # the connection, exactly as S3Hook does.
+        wrapper = AwsConnectionWrapper(
+            conn=BaseHook.get_connection(settings.conn_id), botocore_config=self.client_config(settings)
+        )
+        if wrapper.role_arn or conf.get("aws", "session_factory", fallback=None):
+            # Assumed roles (STS, SAML, web identity) and custom session factories: the provider's own
+            # session factory, with its refreshable credentials.
+            from airflow.providers.amazon.aws.hooks.base_aws import SessionFactory
+
+            session = SessionFactory(conn=wrapper, config=wrapper.botocore_config).create_session()
+        else:
+            # What that factory does for a connection without a role. Not importing it saves ~0.1 s in
+            # every task process (base_aws imports requests), as does not using S3Hook.get_conn(), whose
+            # user-agent stack inspection costs as much again.
+            import boto3
+
+            session = boto3.session.Session(**wrapper.session_kwargs)
+        self._client = session.client(
+            "s3",
+            endpoint_url=wrapper.get_service_endpoint_url("s3"),
+            config=wrapper.botocore_config,
+            verify=wrapper.verify,
         )
         self._transfer = TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
