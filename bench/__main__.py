@@ -23,6 +23,7 @@ from bench.approaches import APPROACHES, BUCKET, CONN_ID, object_prefix, support
 from bench.report import write_report
 from bench.workloads import ALL, FRAME_ROWS
 from localdev import config, servers
+from localdev.airflow_env import read_dotenv
 
 REPO = Path(__file__).resolve().parent.parent
 MEMORY_RUNS = 3
@@ -37,6 +38,8 @@ def worker_env(s3_endpoint: str, home: Path) -> dict[str, str]:
         "extra": {"endpoint_url": s3_endpoint, "region_name": "us-east-1"},
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW__", "AIRFLOW_CONN_"))}
+    # The project's own process settings from .env (pyarrow's allocator), for every approach alike.
+    env.update({k: v for k, v in read_dotenv(REPO / ".env").items() if not k.startswith("AIRFLOW")})
     env.update(
         {
             "AIRFLOW_HOME": str(home),

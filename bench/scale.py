@@ -135,6 +135,14 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
         db, "SELECT pg_total_relation_size('xcom'), count(*), coalesce(sum(octet_length(value::text)), 0) FROM xcom"
     )[0]
     failed = pg.sql(db, "SELECT count(*) FROM task_instance WHERE state IS DISTINCT FROM 'success'")[0][0]
+    # Task durations as Airflow records them (the task process, without executor queueing).
+    durations = dict(
+        pg.sql(
+            db,
+            "SELECT task_id, percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM end_date - start_date)) "
+            "FROM task_instance GROUP BY task_id",
+        )
+    )
     sizes = [
         o["Size"]
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"scale/{name}/")
@@ -152,6 +160,8 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
         "objects": len(sizes),
         "object_bytes": sum(sizes),
         "failed_task_instances": int(failed),
+        "produce_median_s": round(float(durations["produce"]), 2),
+        "consume_s": round(float(durations["consume"]), 2),
     }
 
 
@@ -159,15 +169,16 @@ def table(results: list[dict[str, Any]]) -> str:
     mib = 1024 * 1024
     lines = [
         "| backend | tasks | run | wall time | xcom table (PostgreSQL, total) | values in xcom rows | objects "
-        "| object bytes | failed task instances |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|",
+        "| object bytes | failed task instances | producer task (median) | reader task |",
+        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
             f"| {r['class']} | {r['tasks']} | {r['state']} | {r['wall_s']:.0f} s "
             f"| {r['xcom_table_bytes'] / mib:.1f} MiB "
             f"| {r['xcom_value_bytes'] / mib:.2f} MiB in {r['xcom_rows']} rows | {r['objects']} "
-            f"| {r['object_bytes'] / mib:.1f} MiB | {r['failed_task_instances']} |"
+            f"| {r['object_bytes'] / mib:.1f} MiB | {r['failed_task_instances']} "
+            f"| {r['produce_median_s']:.2f} s | {r['consume_s']:.1f} s |"
         )
     return "\n".join(lines) + "\n"
 
