@@ -81,7 +81,7 @@ class ObjectStorageXCom(BaseXCom):
 
             settings = cls.settings()
             try:
-                # Explicitly: some hooks (S3Hook) silently fall back to ambient credentials without it.
+                # Explicitly: a missing connection must fail here, not fall back to ambient credentials.
                 BaseHook.get_connection(settings.conn_id)
             except Exception as exc:
                 raise XComStorageConfigError(

@@ -28,7 +28,11 @@ def store(monkeypatch: pytest.MonkeyPatch, extra: dict[str, object], **fields: s
 def test_keys_endpoint_and_region_come_from_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
     s3 = store(
         monkeypatch,
-        {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-3"},
+        {
+            "endpoint_url": "http://127.0.0.1:9",
+            "region_name": "eu-west-3",
+            "config_kwargs": {"s3": {"addressing_style": "path"}, "retries": {"max_attempts": 9}},
+        },
         login="AKIAEXAMPLE",
         password="secret-example",
     )
@@ -38,6 +42,7 @@ def test_keys_endpoint_and_region_come_from_the_connection(monkeypatch: pytest.M
     config = s3._client.meta.config
     assert config.retries["total_max_attempts"] == SETTINGS.max_attempts
     assert config.request_checksum_calculation == "when_required"
+    assert config.s3 == {"addressing_style": "path"}  # the connection's own botocore settings are kept
 
 
 def test_a_plain_connection_does_not_import_the_hook_module(monkeypatch: pytest.MonkeyPatch) -> None:

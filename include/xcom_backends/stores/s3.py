@@ -41,17 +41,17 @@ class S3Store:
         from airflow.sdk import BaseHook, conf
         from boto3.s3.transfer import TransferConfig
 
-        # The provider's connection wrapper reads keys, profile, region, endpoint, verify and role from
-        # the connection, exactly as S3Hook does.
-        wrapper = AwsConnectionWrapper(
-            conn=BaseHook.get_connection(settings.conn_id), botocore_config=self.client_config(settings)
-        )
+        # The provider's connection wrapper reads keys, profile, region, endpoint, verify, role and
+        # config_kwargs from the connection, exactly as S3Hook does; our timeouts and retries go on top.
+        wrapper = AwsConnectionWrapper(conn=BaseHook.get_connection(settings.conn_id))
+        ours = self.client_config(settings)
+        config = wrapper.botocore_config.merge(ours) if wrapper.botocore_config else ours
         if wrapper.role_arn or conf.get("aws", "session_factory", fallback=None):
             # Assumed roles (STS, SAML, web identity) and custom session factories: the provider's own
             # session factory, with its refreshable credentials.
             from airflow.providers.amazon.aws.hooks.base_aws import SessionFactory
 
-            session = SessionFactory(conn=wrapper, config=wrapper.botocore_config).create_session()
+            session = SessionFactory(conn=wrapper, config=config).create_session()
         else:
             # What that factory does for a connection without a role. Not importing it saves ~0.1 s in
             # every task process (base_aws imports requests), as does not using S3Hook.get_conn(), whose
@@ -62,7 +62,7 @@ class S3Store:
         self._client = session.client(
             "s3",
             endpoint_url=wrapper.get_service_endpoint_url("s3"),
-            config=wrapper.botocore_config,
+            config=config,
             verify=wrapper.verify,
         )
         self._transfer = TransferConfig(
