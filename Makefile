@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install browser bench bench-scale run stop demo objects doctor gc status test lint format lock
+.PHONY: help install browser postgres bench bench-scale run stop demo objects doctor gc status test lint format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -40,7 +40,10 @@ test: install browser  ## the whole test suite (starts and stops its own local s
 bench: install  ## benchmark vs the database backend, common.io, the tutorial (ARGS="--quick" for a smoke run)
 	@$(VENV_PY) -m bench $(ARGS)
 
-bench-scale: install  ## 500 mapped tasks on PostgreSQL + LocalExecutor, ours vs the database backend (~30 min)
+postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing (apt-get; root or sudo)
+	@$(PYTHON) localdev/bootstrap.py --postgres
+
+bench-scale: install postgres  ## 500 mapped tasks on PostgreSQL + LocalExecutor, ours vs the database backend (~20 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
 lint: install  ## ruff lint and format check

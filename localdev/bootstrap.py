@@ -85,27 +85,30 @@ def main() -> None:
 
 
 CHROMIUM = Path(os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium"))
+PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
 
 
-def ensure_browser() -> None:
-    """Debian's chromium for the UI plugin's browser test (Playwright's own download is not used)."""
-    if CHROMIUM.exists():
+def ensure_debian_package(package: str, needed: Path, purpose: str, env_var: str) -> None:
+    """Install ``package`` with apt-get (as root, or with passwordless sudo) unless ``needed`` exists."""
+    if needed.exists():
         return
     apt = shutil.which("apt-get")
     if apt is None:
-        sys.exit(f"FAILED: the browser test needs Chromium at {CHROMIUM} and there is no apt-get to install it. "
-                 "Install Chromium and set XCOM_CHROMIUM to its path.")  # fmt: skip
+        sys.exit(f"FAILED: {purpose} needs {needed} and there is no apt-get to install {package}. "
+                 f"Install {package} and set {env_var} to where it is.")  # fmt: skip
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {"DEBIAN_FRONTEND": "noninteractive"}
-    run("apt-get update (for chromium)", [*sudo, apt, "update", "-q"], "install-apt-update.log", env)
-    install = [*sudo, apt, "install", "-y", "-q", "--no-install-recommends", "chromium"]
-    run("installing chromium from Debian (for the UI plugin's browser test)", install, "install-chromium.log", env)
-    if not CHROMIUM.exists():
-        sys.exit(f"FAILED: chromium was installed but {CHROMIUM} does not exist; set XCOM_CHROMIUM to its path.")
+    run(f"apt-get update (for {package})", [*sudo, apt, "update", "-q"], "install-apt-update.log", env)
+    install = [*sudo, apt, "install", "-y", "-q", "--no-install-recommends", package]
+    run(f"installing {package} from Debian ({purpose})", install, f"install-{package}.log", env)
+    if not needed.exists():
+        sys.exit(f"FAILED: {package} was installed but {needed} does not exist; set {env_var} to where it is.")
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--browser"]:
-        ensure_browser()
+    if sys.argv[1:] == ["--browser"]:  # Playwright's own browser download is not used
+        ensure_debian_package("chromium", CHROMIUM, "the UI plugin's browser test", "XCOM_CHROMIUM")
+    elif sys.argv[1:] == ["--postgres"]:
+        ensure_debian_package("postgresql", PG_BIN / "initdb", "the at-scale benchmark", "XCOM_PG_BIN")
     else:
         main()
