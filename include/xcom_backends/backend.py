@@ -82,7 +82,7 @@ class ObjectStorageXCom(BaseXCom):
             settings = cls.settings()
             try:
                 # Explicitly: a missing connection must fail here, not fall back to ambient credentials.
-                BaseHook.get_connection(settings.conn_id)
+                connection = BaseHook.get_connection(settings.conn_id)
             except Exception as exc:
                 raise XComStorageConfigError(
                     f"{cls.__name__}: Airflow connection {settings.conn_id!r} could not be loaded "
@@ -90,7 +90,7 @@ class ObjectStorageXCom(BaseXCom):
                     f"AIRFLOW_CONN_{settings.conn_id.upper()}) or point [xcom_storage] conn_id at another one."
                 ) from None
             try:
-                store = cls.store_class(settings)
+                store = cls.store_class(settings, connection)
             except Exception as exc:
                 raise XComStorageConfigError(
                     f"{cls.__name__}: could not create a {cls.store_class.__name__} client from Airflow "

@@ -20,7 +20,7 @@ class MemoryStore:
     objects: ClassVar[dict[tuple[str, str], bytes]] = {}
     calls: ClassVar[list[str]] = []
 
-    def __init__(self, settings: Any) -> None:
+    def __init__(self, settings: Any, connection: Any) -> None:
         self.settings = settings
 
     def put(self, bucket: str, key: str, data: bytes) -> None:

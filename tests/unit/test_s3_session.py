@@ -7,6 +7,7 @@ import re
 import sys
 
 import pytest
+from airflow.sdk import BaseHook
 from botocore.credentials import Credentials
 from botocore.exceptions import EndpointConnectionError
 
@@ -22,7 +23,7 @@ SETTINGS = XComStorageSettings(
 def store(monkeypatch: pytest.MonkeyPatch, extra: dict[str, object], **fields: str) -> S3Store:
     conn = {"conn_type": "aws", "extra": extra, **fields}
     monkeypatch.setenv(f"AIRFLOW_CONN_{CONN_ID.upper()}", json.dumps(conn))
-    return S3Store(SETTINGS)
+    return S3Store(SETTINGS, BaseHook.get_connection(CONN_ID))
 
 
 def test_keys_endpoint_and_region_come_from_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:

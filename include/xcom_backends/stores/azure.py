@@ -7,10 +7,13 @@ the SDK's single-put size go as blocks committed in one final call, so a failed 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import Data, ObjectInfo, as_bytes
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 MAX_SINGLE_PUT = 64 * 1024 * 1024  # larger blobs go as 16 MiB blocks, committed in one final call
 BLOCK_SIZE = 16 * 1024 * 1024
@@ -19,7 +22,8 @@ BLOCK_SIZE = 16 * 1024 * 1024
 class AzureBlobStore:
     scheme = "az"
 
-    def __init__(self, settings: XComStorageSettings) -> None:
+    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
+        # The hook resolves the account URL and credential from the connection id itself.
         from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
         from azure.storage.blob import BlobServiceClient, ExponentialRetry
 

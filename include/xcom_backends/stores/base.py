@@ -6,9 +6,12 @@ import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from include.xcom_backends.settings import XComStorageSettings
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 Data = bytes | memoryview
 
@@ -62,14 +65,15 @@ class ObjectInfo:
 
 
 class ObjectStore(Protocol):
-    """A bucket-addressed byte store built from the ``[xcom_storage]`` settings (connection id,
-    timeouts, attempts). Implementations raise the client's own exceptions, except ``get`` which
-    raises ``KeyError`` for a missing object. A failed ``put`` must leave no object behind."""
+    """A bucket-addressed byte store built from the ``[xcom_storage]`` settings (timeouts, attempts)
+    and the Airflow connection ``settings.conn_id``, looked up once by the caller. Implementations
+    raise the client's own exceptions, except ``get`` which raises ``KeyError`` for a missing
+    object. A failed ``put`` must leave no object behind."""
 
     scheme: str
     endpoint: str
 
-    def __init__(self, settings: XComStorageSettings) -> None: ...
+    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None: ...
 
     def put(self, bucket: str, key: str, data: Data) -> None: ...
 

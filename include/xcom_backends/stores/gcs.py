@@ -10,10 +10,13 @@ only becomes an object once finalized.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import Data, ObjectInfo, as_bytes
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads require
 
@@ -21,12 +24,10 @@ CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads req
 class GCSStore:
     scheme = "gs"
 
-    def __init__(self, settings: XComStorageSettings) -> None:
-        from airflow.sdk import BaseHook
+    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
-        conn = BaseHook.get_connection(settings.conn_id)
-        extra = conn.extra_dejson
+        extra = connection.extra_dejson
         endpoint = extra.get("api_endpoint")
         if endpoint:
             from google.auth.credentials import AnonymousCredentials

@@ -10,9 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 PART_SIZE = 16 * 1024 * 1024
 _EPOCH = datetime.fromtimestamp(0, tz=UTC)
@@ -21,18 +25,16 @@ _EPOCH = datetime.fromtimestamp(0, tz=UTC)
 class MinIOStore:
     scheme = "s3"
 
-    def __init__(self, settings: XComStorageSettings) -> None:
+    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
         import certifi
         import urllib3
-        from airflow.sdk import BaseHook
         from minio import Minio
 
-        conn = BaseHook.get_connection(settings.conn_id)
-        host = conn.host or ""
+        host = connection.host or ""
         secure = not host.startswith("http://")
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
-        if conn.port:
-            host = f"{host}:{conn.port}"
+        if connection.port:
+            host = f"{host}:{connection.port}"
         self.endpoint = f"{'https' if secure else 'http'}://{host}"
         http = urllib3.PoolManager(
             timeout=urllib3.Timeout(connect=settings.connect_timeout, read=settings.timeout_seconds),
@@ -48,10 +50,10 @@ class MinIOStore:
         )
         self._client = Minio(
             host,
-            access_key=conn.login,
-            secret_key=conn.password,
+            access_key=connection.login,
+            secret_key=connection.password,
             secure=secure,
-            region=conn.extra_dejson.get("region"),
+            region=connection.extra_dejson.get("region"),
             http_client=http,
         )
 

@@ -8,10 +8,13 @@ boto3 aborts on failure.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo
+
+if TYPE_CHECKING:
+    from airflow.sdk import Connection
 
 MULTIPART_THRESHOLD = 128 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
@@ -36,14 +39,14 @@ class S3Store:
             response_checksum_validation="when_required",
         )
 
-    def __init__(self, settings: XComStorageSettings) -> None:
+    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
         from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
-        from airflow.sdk import BaseHook, conf
+        from airflow.sdk import conf
         from boto3.s3.transfer import TransferConfig
 
         # The provider's connection wrapper reads keys, profile, region, endpoint, verify, role and
         # config_kwargs from the connection, exactly as S3Hook does; our timeouts and retries go on top.
-        wrapper = AwsConnectionWrapper(conn=BaseHook.get_connection(settings.conn_id))
+        wrapper = AwsConnectionWrapper(conn=connection)
         ours = self.client_config(settings)
         config = wrapper.botocore_config.merge(ours) if wrapper.botocore_config else ours
         if wrapper.role_arn or conf.get("aws", "session_factory", fallback=None):
