@@ -1,5 +1,6 @@
 """Loopback network faults for tests: a black hole (accepts, never answers) and a TCP proxy that can
-delay every connection or cut it after N bytes sent upstream. Bounded: daemon threads, closed by the test."""
+delay every connection or break bulk transfers after N bytes sent upstream. Bounded: daemon threads,
+closed by the test."""
 
 from __future__ import annotations
 
@@ -55,20 +56,29 @@ def black_hole() -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def proxy(upstream_port: int, *, delay: float = 0.0, cut_after: int | None = None) -> Iterator[int]:
-    """Forward 127.0.0.1:<port> to upstream; wait `delay` s per connection; once more than `cut_after`
-    bytes in all went upstream, close every connection that sends more (a transfer broken mid-way)."""
-    sent = [0]
+def proxy(
+    upstream_port: int, *, delay: float = 0.0, cut_after: int | None = None, small_request: int = 16 * 1024
+) -> Iterator[int]:
+    """Forward 127.0.0.1:<port> to upstream; wait `delay` s per connection. With `cut_after`: once more
+    than that many bytes in all went upstream, the data path breaks. From then on every connection is
+    closed as soon as it sends more than `small_request` bytes, so bulk transfers (and their retries)
+    fail mid-way while small control requests (an abort, a status query) still reach the server."""
+    budget = [cut_after]
     lock = threading.Lock()
 
-    def pump(src: socket.socket, dst: socket.socket, limit: int | None) -> None:
+    def pump(src: socket.socket, dst: socket.socket, limited: bool) -> None:
+        after_cut = 0  # what this connection sent upstream once the path was broken
         try:
             while chunk := src.recv(65536):
-                if limit is not None:
+                if limited:
                     with lock:
-                        if sent[0] + len(chunk) > limit:
-                            break
-                        sent[0] += len(chunk)
+                        if budget[0] is not None and len(chunk) <= budget[0]:
+                            budget[0] -= len(chunk)
+                        else:
+                            budget[0] = None
+                            after_cut += len(chunk)
+                    if after_cut > small_request:
+                        break
                 dst.sendall(chunk)
         except OSError:
             pass
@@ -86,8 +96,8 @@ def proxy(upstream_port: int, *, delay: float = 0.0, cut_after: int | None = Non
             return
         upstream.settimeout(None)
         client.settimeout(None)
-        threading.Thread(target=pump, args=(client, upstream, cut_after), daemon=True).start()
-        threading.Thread(target=pump, args=(upstream, client, None), daemon=True).start()
+        threading.Thread(target=pump, args=(client, upstream, cut_after is not None), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, False), daemon=True).start()
 
     with _serving(lambda conn: threading.Thread(target=handle, args=(conn,), daemon=True).start()) as port:
         yield port
