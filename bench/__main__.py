@@ -3,8 +3,8 @@
 Starts SeaweedFS on 127.0.0.1, then for every workload runs fresh worker processes
 (``bench/worker.py``): timing processes (the first push and pull of the process, then repeats) in
 rounds that interleave the approaches, then per approach processes for the peak memory of a push
-and of a pull. Writes ``results.json`` (raw numbers),
-``results.md`` (tables) and ``bench.png`` (time against rows) to ``--out``.
+and of a pull. Writes ``results.json`` (raw numbers), ``results.md`` (tables) and ``bench.png``
+(time against rows) to ``--out``.
 """
 
 from __future__ import annotations
@@ -99,9 +99,7 @@ class Bench:
 
     def time(self, approach: str, workload: str, repeats: int) -> dict[str, Any]:
         """One timing process: its first push and pull, then ``repeats`` more; counts the objects written."""
-        prefix = object_prefix(approach)
-        if prefix:
-            self.clear(prefix)
+        prefix = object_prefix(approach)  # empty: every step clears its objects after itself
         timed = self.worker("time", approach, workload, "--repeats", str(repeats))
         sizes = self.objects(prefix) if prefix else []
         timed["objects"], timed["object_bytes"] = len(sizes), max(sizes, default=0)
@@ -127,9 +125,9 @@ class Bench:
         return push_peak, pull_peak
 
 
-def total(timed: dict[str, Any]) -> float:
-    """Median push+pull of one timing process."""
-    return median(p + q for p, q in zip(timed["push"], timed["pull"], strict=True))
+def total(pushes: list[float], pulls: list[float]) -> float:
+    """Median push+pull of paired calls."""
+    return median(p + q for p, q in zip(pushes, pulls, strict=True))
 
 
 def summarize(approach: str, workload: str, rounds: list[dict[str, Any]], peaks: tuple[float, float]) -> dict[str, Any]:
@@ -145,7 +143,7 @@ def summarize(approach: str, workload: str, rounds: list[dict[str, Any]], peaks:
         "identical": all(r["identical"] for r in rounds),
         "push_s": median(pushes),
         "pull_s": median(pulls),
-        "total_s": median(p + q for p, q in zip(pushes, pulls, strict=True)),
+        "total_s": total(pushes, pulls),
         "first_push_s": median(r["first_push"] for r in rounds),
         "first_pull_s": median(r["first_pull"] for r in rounds),
         "first_s": median(r["first_push"] + r["first_pull"] for r in rounds),
@@ -161,7 +159,7 @@ def summarize(approach: str, workload: str, rounds: list[dict[str, Any]], peaks:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, 3 runs (a smoke run)")
+    parser.add_argument("--quick", action="store_true", help=f"only {', '.join(QUICK)}, 2 rounds (a smoke run)")
     parser.add_argument("--workloads", nargs="+", choices=ALL, help="default: all")
     parser.add_argument("--approaches", nargs="+", choices=list(APPROACHES), help="default: all")
     parser.add_argument("--rounds", type=int, help="interleaved timing processes per approach (default: 3; 2 --quick)")
@@ -194,12 +192,13 @@ def main() -> None:
                 for n in range(rounds):
                     # Approaches over SLOW_S per push+pull (the tutorial's CSV from 1M rows) stand far
                     # from the others whatever the noise; more rounds of them would only add minutes.
-                    again = [a for a in active if n == 0 or total(timed[a][0]) < SLOW_S]
+                    again = [a for a in active if n == 0 or total(timed[a][0]["push"], timed[a][0]["pull"]) < SLOW_S]
                     for approach in again if n % 2 == 0 else again[::-1]:
                         t0 = time.monotonic()
                         t = bench.time(approach, workload, repeats)
                         timed[approach].append(t)
-                        print(f"  {workload:<10} {approach:<15} round {n + 1}/{rounds}  total {total(t):8.3f}s  "
+                        print(f"  {workload:<10} {approach:<15} round {n + 1}/{rounds}  "
+                              f"total {total(t['push'], t['pull']):8.3f}s  "
                               f"first {t['first_push'] + t['first_pull']:7.3f}s  ({time.monotonic() - t0:.0f}s)",
                               flush=True)  # fmt: skip
                 for approach in active:
