@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -32,7 +34,7 @@ from include.xcom_backends.errors import (
     XComStorageConfigError,
     XComStorageError,
 )
-from include.xcom_backends.keys import is_inside, object_key
+from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, row_location
 from include.xcom_backends.reference import MARKER, Reference, is_reference
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
@@ -40,6 +42,20 @@ from include.xcom_backends.stores.base import ObjectStore
 log = logging.getLogger(__name__)
 
 _INLINE = "inline"
+
+# The identity of the row being read or purged, where the task SDK's call into the backend does not
+# carry it: set around BaseXCom.get_one/get_all (reads) and BaseXCom.delete (purge) by the overrides
+# below. Unset: nothing is known of the row (a lazy sequence's items).
+_ROW: ContextVar[XComRow | None] = ContextVar("xcom_storage_row", default=None)
+
+
+@contextmanager
+def _row(row: XComRow) -> Iterator[None]:
+    token = _ROW.set(row)
+    try:
+        yield
+    finally:
+        _ROW.reset(token)
 
 
 @dataclass
@@ -129,15 +145,9 @@ class ObjectStorageXCom(BaseXCom):
         encoded = cls.codec_for(value, rt.settings).encode(value)
         if len(encoded.data) < rt.settings.threshold_bytes:
             return _inline(value, encoded)
-        object_name = object_key(
-            prefix=rt.settings.prefix,
-            dag_id=dag_id or "",
-            run_id=run_id or "",
-            task_id=task_id or "",
-            map_index=map_index,
-            key=key or "",
-            extension=encoded.extension,
-        )
+        row = XComRow.of(dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index,
+                         key=key or "")  # fmt: skip
+        object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
         uri = rt.uri(object_name)
         _, error, digest = _with_sha256(
             encoded.data, lambda: rt.store.put(rt.settings.bucket, object_name, encoded.data)
@@ -153,11 +163,49 @@ class ObjectStorageXCom(BaseXCom):
         return ref.to_json()
 
     # --- pull ------------------------------------------------------------------------------
+    # The task SDK hands deserialize_value only the stored value. These overrides tell it which row
+    # the value comes from, as far as the request pins it down (XComRow: None = any).
+    @classmethod
+    def get_one(  # type: ignore[override]
+        cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
+        include_prior_dates: bool = False,
+    ) -> Any:  # fmt: skip
+        row = XComRow(dag_id, None if include_prior_dates else run_id, task_id, map_index, key)
+        with _row(row):
+            return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index,
+                                   include_prior_dates=include_prior_dates)  # fmt: skip
+
+    @classmethod
+    async def aget_one(  # type: ignore[override]
+        cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
+        include_prior_dates: bool = False,
+    ) -> Any:  # fmt: skip
+        row = XComRow(dag_id, None if include_prior_dates else run_id, task_id, map_index, key)
+        with _row(row):
+            return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
+                                          map_index=map_index, include_prior_dates=include_prior_dates)  # fmt: skip
+
+    @classmethod
+    def get_all(  # type: ignore[override]
+        cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
+    ) -> Any:
+        with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
+            return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
+                                   include_prior_dates=include_prior_dates)  # fmt: skip
+
+    @classmethod
+    async def aget_all(  # type: ignore[override]
+        cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
+    ) -> Any:
+        with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
+            return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
+                                          include_prior_dates=include_prior_dates)  # fmt: skip
+
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:  # type: ignore[override]
         value = result.value
         if is_reference(value):
-            return cls.load(Reference.from_json(value))
+            return cls.load(Reference.from_json(value), _ROW.get() or XComRow())
         if isinstance(value, dict) and value.get(MARKER) == _INLINE:
             if "base64" in value:
                 data = base64.b64decode(value["base64"])
@@ -167,22 +215,32 @@ class ObjectStorageXCom(BaseXCom):
         return BaseXCom.deserialize_value(result)
 
     @classmethod
-    def confined_key(cls, ref: Reference) -> str:
-        """The object key of ``ref``, refusing anything outside the configured bucket and prefix."""
+    def object_key_for(cls, ref: Reference, row: XComRow) -> str:
+        """The object key of ``ref`` read from ``row``, or XComReferenceError: the key must lie in the
+        configured bucket and prefix, under the location the backend itself writes for that row."""
         rt = cls.runtime()
         scheme, bucket, key = ref.split_uri()
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
             raise XComReferenceError(
                 f"XCom reference points to {ref.uri}, outside the configured location "
                 f"{rt.uri(rt.settings.prefix)}/ of {cls.__name__}; refusing to read or "
-                f"delete it. Check [xcom_storage] bucket/prefix and the active AIRFLOW__CORE__XCOM_BACKEND."
+                f"delete it (XCom row: {row}). Check [xcom_storage] bucket/prefix and the active "
+                "AIRFLOW__CORE__XCOM_BACKEND."
+            )
+        if not belongs_to(key, rt.settings.prefix, row):
+            raise XComReferenceError(
+                f"XCom row ({row}) holds a reference to {ref.uri}, which is not under that row's own location "
+                f"{rt.uri(row_location(rt.settings.prefix, row))}; refusing to read or delete it. The backend "
+                "only follows a reference for the row it wrote it for. Delete this XCom row (deleting a row in "
+                "the UI or REST API does not touch storage) and re-run the task that should produce it."
             )
         return key
 
     @classmethod
-    def load(cls, ref: Reference) -> Any:
+    def load(cls, ref: Reference, row: XComRow) -> Any:
+        """The value ``ref`` points to, read as part of ``row`` (see ``object_key_for``)."""
         rt = cls.runtime()
-        key = cls.confined_key(ref)
+        key = cls.object_key_for(ref, row)
         try:
             data = rt.store.get(rt.settings.bucket, key)
         except KeyError:
@@ -213,15 +271,46 @@ class ObjectStorageXCom(BaseXCom):
 
     # --- purge -----------------------------------------------------------------------------
     @classmethod
+    def delete(  # type: ignore[override]
+        cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None
+    ) -> None:
+        """Airflow's XCom.delete, which calls ``purge`` with the row's value only: the identity of
+        the row is passed on to ``purge`` here, so it deletes nothing outside that row's location."""
+        with _row(XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)):
+            super().delete(key=key, task_id=task_id, dag_id=dag_id, run_id=run_id, map_index=map_index)
+
+    @classmethod
     def purge(cls, xcom: Any, *args: Any) -> None:
+        """Delete the object of the XCom row ``xcom`` (called by ``delete``; an object with the row's
+        ``dag_id``, ``run_id``, ``task_id``, ``map_index`` and ``key`` may also be passed)."""
         value = getattr(xcom, "value", None)
         if not is_reference(value):
             return
         ref = Reference.from_json(value)
+        row = _identity_of(xcom) or _ROW.get()
+        if row is None or not row.complete:
+            raise XComReferenceError(
+                f"purge of {ref.uri} was called without the identity of its XCom row; refusing to delete it. "
+                "Call XCom.delete(key=, task_id=, dag_id=, run_id=, map_index=) instead."
+            )
+        if getattr(xcom, "key", row.key) != row.key:
+            raise XComReferenceError(
+                f"purge of {ref.uri} was called for XCom key {xcom.key!r} while deleting row ({row}); "
+                "refusing to delete it."
+            )
         rt = cls.runtime()
-        key = cls.confined_key(ref)
+        key = cls.object_key_for(ref, row)
         rt.store.delete(rt.settings.bucket, [key])
         log.info("Purged XCom object %s", ref.uri)
+
+
+def _identity_of(xcom: Any) -> XComRow | None:
+    """The row identity carried by ``xcom`` itself (an XCom model row has it; the task SDK's
+    XComResult has only key and value)."""
+    ids = {name: getattr(xcom, name, None) for name in ("dag_id", "run_id", "task_id", "key")}
+    if any(not isinstance(v, str) for v in ids.values()) or not isinstance(getattr(xcom, "map_index", None), int):
+        return None
+    return XComRow.of(map_index=xcom.map_index, **ids)
 
 
 _OVERLAP_MIN = 1024 * 1024  # below this, hashing in a second thread costs more than it saves

@@ -6,6 +6,10 @@ metadata database** (one SELECT of the xcom table's value column): gc needs one 
 every row, and it runs where Airflow runs, with the database configured; the REST API would need a
 user token and paging through every XCom entry. Dry run by default; only objects older than the age
 limit are candidates, so values being pushed right now (object written, row not yet committed) are safe.
+
+A row protects an object only if the object lies under that row's own location (the check every read
+and purge applies): a crafted row that names another row's object, or an orphan, protects nothing
+and is reported.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from include.xcom_backends.backend import ObjectStorageXCom
-from include.xcom_backends.reference import is_reference, stored_value
+from include.xcom_backends.errors import XComReferenceError
+from include.xcom_backends.keys import XComRow
+from include.xcom_backends.reference import Reference, is_reference, stored_value
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -26,39 +32,62 @@ class GCReport:
     too_young: int = 0
     orphans: list[ObjectInfo] = field(default_factory=list)
     deleted: int = 0
+    refused: list[str] = field(default_factory=list)  # rows whose reference protects nothing, and why
 
     @property
     def orphan_bytes(self) -> int:
         return sum(o.size for o in self.orphans)
 
 
-def referenced_uris() -> set[str]:
-    """Every object URI referenced by an XCom row in the metadata database (read-only)."""
+@dataclass
+class References:
+    """The object URIs that XCom rows may keep alive, and the rows whose reference was refused."""
+
+    uris: set[str] = field(default_factory=set)
+    refused: list[str] = field(default_factory=list)
+
+
+def read_references(backend: type[ObjectStorageXCom]) -> References:
+    """Every reference in the metadata database (read-only), checked against its own row."""
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    uris: set[str] = set()
+    rt = backend.runtime()
+    location = rt.uri(rt.settings.prefix) + "/" if rt.settings.prefix else rt.uri("")
+    found = References()
+    columns = (XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
+               XComModel.value)  # fmt: skip
     with create_session() as session:
-        for (column,) in session.execute(select(XComModel.value)).yield_per(1000):
+        for dag_id, run_id, task_id, map_index, key, column in session.execute(select(*columns)).yield_per(1000):
             value = stored_value(column)
-            if is_reference(value):
-                uris.add(value["uri"])
-    return uris
+            if not is_reference(value):
+                continue
+            row = XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
+            try:
+                ref = Reference.from_json(value)
+                if not ref.uri.startswith(location):
+                    continue  # another bucket or prefix (another backend's configuration): not ours to judge
+                backend.object_key_for(ref, row)
+            except XComReferenceError as exc:
+                found.refused.append(str(exc))
+                continue
+            found.uris.add(ref.uri)
+    return found
 
 
 def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool,
-            now: datetime | None = None, references: set[str] | None = None) -> GCReport:  # fmt: skip
+            now: datetime | None = None, references: References | None = None) -> GCReport:  # fmt: skip
     rt = backend.runtime()
     prefix = f"{rt.settings.prefix}/" if rt.settings.prefix else ""
     cutoff = (now or datetime.now(UTC)) - older_than
     # Objects are listed before the references are read: an object written after the listing is not
     # looked at, and one whose row is committed meanwhile is seen as referenced.
     objects = list(rt.store.list(rt.settings.bucket, prefix))
-    refs = referenced_uris() if references is None else references
-    report = GCReport(location=rt.uri(rt.settings.prefix), scanned=len(objects))
+    refs = read_references(backend) if references is None else references
+    report = GCReport(location=rt.uri(rt.settings.prefix), scanned=len(objects), refused=refs.refused)
     for obj in objects:
-        if rt.uri(obj.key) in refs:
+        if rt.uri(obj.key) in refs.uris:
             report.referenced += 1
         elif obj.modified > cutoff:
             report.too_young += 1
@@ -79,6 +108,10 @@ def describe(report: GCReport, *, delete: bool, older_than: timedelta) -> list[s
         f"  orphans: {len(report.orphans)} ({report.orphan_bytes} bytes)",
     ]
     lines += [f"    {o.size:>10} B  {o.modified:%Y-%m-%d %H:%M}  {o.key}" for o in report.orphans[:50]]
+    if report.refused:
+        lines.append(f"  rows whose reference is not under the row's own location (they protect nothing; "
+                     f"delete these rows): {len(report.refused)}")  # fmt: skip
+        lines += [f"    {reason}" for reason in report.refused[:50]]
     if len(report.orphans) > 50:
         lines.append(f"    ... and {len(report.orphans) - 50} more")
     lines.append(

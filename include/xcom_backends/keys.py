@@ -3,12 +3,18 @@
 Every id segment is percent-encoded, so any character Airflow allows in an id (dots, unicode,
 ``:`` and ``+`` in run ids, ``/`` in XCom keys) gives a distinct, valid key that cannot leave the
 prefix.
+
+The first five segments are the XCom row's identity: the objects of a row live under that row's
+own location and nowhere else. ``belongs_to`` is the check every read, preview, purge and gc applies
+before it follows a reference, so a row can never reach another row's (another DAG's) object.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
+from dataclasses import dataclass
 from urllib.parse import quote
 
 _SAFE = "-_.~:=@,"
@@ -34,25 +40,66 @@ def encode_segment(value: object) -> str:
     return text
 
 
-def object_key(
-    *,
-    prefix: str,
-    dag_id: str,
-    run_id: str,
-    task_id: str,
-    map_index: int | None,
-    key: str,
-    extension: str,
-) -> str:
-    parts = [
-        encode_segment(dag_id),
-        encode_segment(run_id),
-        encode_segment(task_id),
-        encode_segment(-1 if map_index is None else map_index),
-        encode_segment(key),
-        f"{uuid.uuid4().hex}.{extension}",
-    ]
-    return "/".join([prefix, *parts] if prefix else parts)
+@dataclass(frozen=True)
+class XComRow:
+    """What is known of the XCom row a reference was read from; ``None`` means "not known here".
+
+    A push, a purge and the UI know the whole identity. A pull knows the DAG, task and key it asked
+    for, but not the run when it includes prior dates, nor the map index when it pulls every index;
+    a lazy sequence's items come with no identity at all (see README, Security)."""
+
+    dag_id: str | None = None
+    run_id: str | None = None
+    task_id: str | None = None
+    map_index: int | None = None
+    key: str | None = None
+
+    @classmethod
+    def of(cls, *, dag_id: str, run_id: str, task_id: str, map_index: int | None, key: str) -> XComRow:
+        """A complete identity; ``map_index`` None is an unmapped task (-1), as Airflow stores it."""
+        return cls(dag_id, run_id, task_id, -1 if map_index is None else int(map_index), key)
+
+    @property
+    def complete(self) -> bool:
+        return None not in (self.dag_id, self.run_id, self.task_id, self.map_index, self.key)
+
+    def segments(self) -> list[str | None]:
+        """The five encoded id segments of this row's location (``None`` where not known)."""
+        fields = (self.dag_id, self.run_id, self.task_id, self.map_index, self.key)
+        return [None if value is None else encode_segment(value) for value in fields]
+
+    def __str__(self) -> str:
+        fields = {"dag_id": self.dag_id, "run_id": self.run_id, "task_id": self.task_id,
+                  "map_index": self.map_index, "key": self.key}  # fmt: skip
+        return ", ".join(f"{name}={'?' if value is None else repr(value)}" for name, value in fields.items())
+
+
+def row_location(prefix: str, row: XComRow) -> str:
+    """The folder, ending in ``/``, under which the backend writes ``row``'s objects (``*`` where the
+    row's identity is not known)."""
+    parts = [seg or "*" for seg in row.segments()]
+    return "/".join([prefix, *parts] if prefix else parts) + "/"
+
+
+def object_key(*, prefix: str, row: XComRow, extension: str) -> str:
+    """A new, unique object key under ``row``'s location (``row`` must be complete)."""
+    if not row.complete:
+        raise ValueError(f"An object key needs the whole XCom row identity, got {row}")
+    return f"{row_location(prefix, row)}{uuid.uuid4().hex}.{extension}"
+
+
+_OBJECT_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,16}")
+
+
+def belongs_to(key: str, prefix: str, row: XComRow) -> bool:
+    """Whether ``key`` is an object the backend itself could have written for ``row``: below
+    ``prefix``, exactly the row's five id segments (where known), then one ``<uuid>.<ext>`` name."""
+    if not is_inside(key, prefix):
+        return False
+    segments = (key[len(prefix) + 1 :] if prefix else key).split("/")
+    if len(segments) != 6 or not _OBJECT_NAME.fullmatch(segments[5]):
+        return False
+    return all(want is None or want == got for want, got in zip(row.segments(), segments, strict=False))
 
 
 def is_inside(key: str, prefix: str) -> bool:

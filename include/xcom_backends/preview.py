@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.errors import XComObjectMissingError, XComStorageError
+from include.xcom_backends.keys import XComRow
 from include.xcom_backends.reference import MARKER, Reference, is_reference
 from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
@@ -72,7 +74,10 @@ class RangeReader(SeekableReader):
         return len(data)
 
     def _fetch(self, start: int, length: int) -> bytes:
-        data = self._store.get_range(self._bucket, self._key, start, length)
+        try:
+            data = self._store.get_range(self._bucket, self._key, start, length)
+        except KeyError:  # the stores' "no such object"
+            raise XComObjectMissingError(self._key) from None
         self.bytes_read += len(data)
         return data
 
@@ -132,11 +137,12 @@ def preview_csv(preview: Preview, head: bytes, complete: bool) -> None:
     preview.truncated = not complete or len(frame) == MAX_ROWS
 
 
-def preview_stored(backend: type[ObjectStorageXCom], key: str, ref: Reference) -> Preview:
-    preview = Preview(key=key, where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
+def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Reference) -> Preview:
+    """The preview of the object ``ref`` names, read only if it lies under ``row``'s own location."""
+    preview = Preview(key=row.key or "", where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
                       sha256=ref.sha256, kind=ref.kind)  # fmt: skip
     try:
-        object_key = backend.confined_key(ref)
+        object_key = backend.object_key_for(ref, row)
         rt = backend.runtime()
         reader = RangeReader(rt.store, rt.settings.bucket, object_key, ref.size)
         if ref.format == "parquet":
@@ -149,22 +155,34 @@ def preview_stored(backend: type[ObjectStorageXCom], key: str, ref: Reference) -
             preview.text = reader.read_all_capped(HEAD_BYTES).decode("utf-8", errors="replace")
             preview.truncated = True
         preview.bytes_read = reader.bytes_read
-    except KeyError:
+    except XComObjectMissingError:
         preview.error = f"The object {ref.uri} does not exist (deleted, or expired by a lifecycle rule)."
+    except XComStorageError as exc:  # refused reference, storage unreachable: our message says it all
+        preview.error = str(exc)
     except Exception as exc:
         preview.error = f"{type(exc).__name__}: {exc}"
     return preview
 
 
-def preview_xcom(backend: type[Any] | None, key: str, stored: Any) -> Preview:
-    """The preview of one XCom row's stored ``value`` (what the metadata database holds)."""
+def preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Preview:
+    """The preview of one XCom row's stored ``value`` (what the metadata database holds). Never raises:
+    whatever goes wrong for this row is the preview's ``error``, so one bad row cannot break a page."""
+    key = row.key or ""
+    try:
+        return _preview_xcom(backend, row, stored)
+    except Exception as exc:
+        return Preview(key=key, where="unknown", format="?", error=f"{type(exc).__name__}: {exc}")
+
+
+def _preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Preview:
+    key = row.key or ""
     if is_reference(stored):
         ref = Reference.from_json(stored)
         if backend is None or not issubclass(backend, ObjectStorageXCom):
             return Preview(key=key, where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
                            error="The active [core] xcom_backend is not an object-storage backend of this "
                            "project, so the object cannot be read here.")  # fmt: skip
-        return preview_stored(backend, key, ref)
+        return preview_stored(backend, row, ref)
     if isinstance(stored, dict) and stored.get(MARKER) == "inline":
         if "base64" in stored:
             from include.xcom_backends.codecs import codec_for_format

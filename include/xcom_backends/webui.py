@@ -23,8 +23,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from include.xcom_backends.errors import XComReferenceError, XComStorageError
+from include.xcom_backends.keys import XComRow
 from include.xcom_backends.preview import preview_xcom
-from include.xcom_backends.reference import is_reference, stored_value
+from include.xcom_backends.reference import Reference, is_reference, stored_value
 
 RECENT_SCAN = 2000  # XCom rows looked at for the index page
 RECENT_SHOWN = 100
@@ -54,6 +56,22 @@ def _active_backend() -> tuple[type[Any] | None, str]:
         return conf.getimport("core", "xcom_backend"), path
     except Exception:
         return None, path
+
+
+def _refusal(backend: type[Any] | None, row: XComRow, ref: Reference) -> str | None:
+    """Why ``ref``, read from ``row``, would not be followed (it is not under the row's own location),
+    or None. Nothing is read from storage."""
+    from include.xcom_backends.backend import ObjectStorageXCom
+
+    if backend is None or not issubclass(backend, ObjectStorageXCom):
+        return None
+    try:
+        backend.object_key_for(ref, row)
+    except XComReferenceError as exc:
+        return str(exc)
+    except XComStorageError:
+        return None  # the backend cannot be configured here; the task instance page says why
+    return None
 
 
 def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -105,7 +123,11 @@ def task_instance_xcoms(
         .order_by(XComModel.key)
     ).all()
     backend, backend_path = _active_backend()
-    previews = [preview_xcom(backend, key, stored_value(value)) for key, value in rows]
+    previews = [
+        preview_xcom(backend, XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index, key=key),
+                     stored_value(value))
+        for key, value in rows
+    ]  # fmt: skip
     return _render(
         "task_instance.html",
         dag_id=dag_id,
@@ -138,26 +160,22 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
         .order_by(XComModel.timestamp.desc())
         .limit(RECENT_SCAN)
     ).all()
+    backend, backend_path = _active_backend()
     items = []
     for r in rows:
         value = stored_value(r.value)
         if not is_reference(value):
             continue
-        items.append(
-            {
-                "dag_id": r.dag_id,
-                "run_id": r.run_id,
-                "task_id": r.task_id,
-                "map_index": r.map_index,
-                "key": r.key,
-                "uri": value["uri"],
-                "format": value["format"],
-                "size": value["size"],
-                "timestamp": r.timestamp,
-                "link": _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index),
-            }
-        )
+        row = XComRow.of(dag_id=r.dag_id, run_id=r.run_id, task_id=r.task_id, map_index=r.map_index, key=r.key)
+        link = _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index)
+        item: dict[str, Any] = {"row": row, "link": link, "timestamp": r.timestamp, "uri": str(value.get("uri")),
+                                "format": "?", "size": None}  # fmt: skip
+        try:
+            ref = Reference.from_json(value)
+            item.update(format=ref.format, size=ref.size, problem=_refusal(backend, row, ref))
+        except XComReferenceError as exc:
+            item["problem"] = str(exc)
+        items.append(item)
         if len(items) == RECENT_SHOWN:
             break
-    _, backend_path = _active_backend()
     return _render("index.html", items=items, backend_path=backend_path, user=user.get_name())

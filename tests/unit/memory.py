@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 import pytest
 
 from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.keys import XComRow
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -70,7 +71,26 @@ def mem_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ObjectStorageXCom.reset()
 
 
+IDS = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1}
+
+
 def push(backend: type[ObjectStorageXCom], value: Any, **kw: Any) -> Any:
-    ids = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1, **kw}
-    stored = backend.serialize_value(value, **ids)
+    stored = backend.serialize_value(value, **{**IDS, **kw})
     return json.loads(json.dumps(stored))  # what the API server keeps (JSON column)
+
+
+def row(**kw: Any) -> XComRow:
+    """The identity of the row ``push(..., **kw)`` writes."""
+    return XComRow.of(**{**IDS, **kw})
+
+
+@dataclass
+class Row:
+    """An XCom row as Airflow's XCom model has it: identity and stored value."""
+
+    value: Any
+    dag_id: str = "d"
+    run_id: str = "r"
+    task_id: str = "t"
+    map_index: int = -1
+    key: str = "return_value"

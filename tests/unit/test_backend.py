@@ -10,7 +10,7 @@ import pytest
 
 from include.xcom_backends.errors import XComIntegrityError, XComObjectMissingError, XComReferenceError
 from include.xcom_backends.reference import MARKER, is_reference
-from tests.unit.memory import MemJSON, MemoryStore, MemPandas, Result, push
+from tests.unit.memory import MemJSON, MemoryStore, MemPandas, Result, Row, push
 
 pytestmark = pytest.mark.usefixtures("mem_backend")
 
@@ -100,7 +100,7 @@ def test_crafted_reference_outside_bucket_and_prefix_is_refused(uri: str) -> Non
 def test_purge_deletes_the_object() -> None:
     ref = push(MemJSON, [1])
     assert len(MemoryStore.objects) == 1
-    MemJSON.purge(Result(ref))
+    MemJSON.purge(Row(ref))
     assert MemoryStore.objects == {}
     MemJSON.purge(Result({"plain": "value"}))  # not ours: nothing to do
 

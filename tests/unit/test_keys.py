@@ -2,13 +2,13 @@ from __future__ import annotations
 
 import pytest
 
-from include.xcom_backends.keys import encode_segment, is_inside, object_key
+from include.xcom_backends.keys import XComRow, belongs_to, encode_segment, is_inside, object_key, row_location
+
+IDS = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "key": "return_value"}
 
 
-def key(**kw: object) -> str:
-    args = {"prefix": "xcom", "dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1,
-            "key": "return_value", "extension": "json", **kw}  # fmt: skip
-    return object_key(**args)  # type: ignore[arg-type]
+def key(prefix: str = "xcom", extension: str = "json", **kw: object) -> str:
+    return object_key(prefix=prefix, row=XComRow.of(**{**IDS, **kw}), extension=extension)  # type: ignore[arg-type]
 
 
 def test_layout() -> None:
@@ -50,3 +50,50 @@ def test_long_unicode_ids_stay_within_key_limits_and_distinct() -> None:
     assert encode_segment(a) != encode_segment(b)
     assert all(len(seg) <= 160 for seg in k.split("/"))
     assert "%" not in encode_segment(a)[-20:-18]  # no escape cut in half before the hash
+
+
+# --- a reference is followed only for its own row ----------------------------------------------------
+
+
+def test_row_location_is_the_keys_folder() -> None:
+    row = XComRow.of(**IDS)  # type: ignore[arg-type]
+    k = key()
+    assert row_location("xcom", row) == "xcom/d/r/t/-1/return_value/" and k.startswith(row_location("xcom", row))
+    assert belongs_to(k, "xcom", row)
+    assert belongs_to(key(prefix=""), "", row)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [{"dag_id": "other_dag"}, {"run_id": "r2"}, {"task_id": "t2"}, {"map_index": 0}, {"map_index": 1},
+     {"key": "other_key"}, {"key": "return_value/x"}],
+)  # fmt: skip
+def test_an_object_of_another_row_does_not_belong(other: dict[str, object]) -> None:
+    mine = XComRow.of(**IDS)  # type: ignore[arg-type]
+    theirs = key(**other)
+    assert not belongs_to(theirs, "xcom", mine)
+    assert belongs_to(theirs, "xcom", XComRow.of(**{**IDS, **other}))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "k",
+    ["xcom/d/r/t/-1/return_value/x.json", "xcom/d/r/t/-1/return_value/" + "a" * 32 + ".json/more",
+     "xcom/d/r/t/-1/return_value/sub/" + "a" * 32 + ".json", "xcom/d/r/t/-1/" + "a" * 32 + ".json",
+     "xcom/d/r/t/-1/return_value/" + "A" * 32 + ".json", "other/d/r/t/-1/return_value/" + "a" * 32 + ".json",
+     "xcom/d/r/t/-1/return_value/../" + "a" * 32 + ".json"],
+)  # fmt: skip
+def test_only_the_exact_shape_the_backend_writes_belongs(k: str) -> None:
+    assert not belongs_to(k, "xcom", XComRow.of(**IDS))  # type: ignore[arg-type]
+
+
+def test_partly_known_rows_check_what_is_known() -> None:
+    k = key(run_id="scheduled__2024", map_index=3)
+    assert belongs_to(k, "xcom", XComRow(dag_id="d", task_id="t", key="return_value"))  # any run, any index
+    assert belongs_to(k, "xcom", XComRow())  # nothing known: the shape and the prefix only
+    assert not belongs_to(k, "xcom", XComRow(dag_id="other", task_id="t", key="return_value"))
+    assert row_location("xcom", XComRow(dag_id="d", key="k")) == "xcom/d/*/*/*/k/"
+
+
+def test_an_object_key_needs_the_whole_identity() -> None:
+    with pytest.raises(ValueError, match="whole XCom row identity"):
+        object_key(prefix="xcom", row=XComRow(dag_id="d"), extension="json")
