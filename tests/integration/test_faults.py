@@ -134,9 +134,29 @@ class Result:
     value: Any
 
 
+@dataclass
+class Row:
+    """An XCom row as Airflow's XCom model has it: the identity purge needs, and the stored value."""
+
+    value: Any
+    dag_id: str
+    run_id: str
+    task_id: str
+    map_index: int
+    key: str
+
+
 def push(backend: type[ObjectStorageXCom], value: Any, task_id: str = "t", **ids: Any) -> dict[str, Any]:
     args = {"key": "return_value", "task_id": task_id, "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
     return json.loads(json.dumps(backend.serialize_value(value, **{**args, **ids})))
+
+
+def row(task_id: str = "t", **ids: Any) -> Any:
+    """The identity of the row ``push(..., task_id, **ids)`` writes."""
+    from include.xcom_backends.keys import XComRow
+
+    args = {"key": "return_value", "task_id": task_id, "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
+    return XComRow.of(**{**args, **ids})
 
 
 def pull(backend: type[ObjectStorageXCom], ref: Any) -> Any:
@@ -312,6 +332,35 @@ def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness)
     assert harness.reader.read(harness.cloud, victim) == b'"secret"'
 
 
+OTHER_ROWS = {"dag": {"dag_id": "other_dag"}, "run": {"run_id": "manual__2"}, "task": {"task_id": "t2"},
+              "map index": {"map_index": 3}, "key": {"key": "other_key"}}  # fmt: skip
+
+
+def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harness) -> None:
+    """The row check on each real store: a reference copied into another row is neither previewed
+    nor purged, nor pulled, and every object is intact afterwards."""
+    from include.xcom_backends.keys import XComRow
+    from include.xcom_backends.preview import preview_xcom
+
+    backend = harness.backend()
+    mine_ids = {"key": "return_value", "task_id": "t", "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
+    mine = XComRow.of(**mine_ids)
+    push(backend, "mine")
+    victims = {name: push(backend, {"secret": name}, **other) for name, other in OTHER_ROWS.items()}
+    before = harness.objects()
+    assert len(before) == 6
+    for name, victim in victims.items():
+        p = preview_xcom(backend, mine, victim)
+        assert p.error and "not under that row's own location" in p.error and p.text is None, name
+        with pytest.raises(XComReferenceError, match="not under that row's own location"):
+            backend.purge(Row(victim, **mine_ids))
+        rightful = XComRow.of(**{**mine_ids, **OTHER_ROWS[name]})
+        assert preview_xcom(backend, rightful, victim).text == f'{{\n  "secret": "{name}"\n}}'
+    assert harness.objects() == before
+    for name, victim in victims.items():
+        assert json.loads(harness.reader.read(harness.cloud, victim["uri"].split("/", 3)[3])) == {"secret": name}
+
+
 def test_ids_with_every_allowed_character(harness: Harness) -> None:
     backend = harness.backend()
     cases = [
@@ -384,13 +433,13 @@ def test_gc_on_every_store(harness: Harness) -> None:
     """gc's listing, age limit and delete per store (the DB side is tested end to end in test_gc.py)."""
     from datetime import timedelta
 
-    from include.xcom_backends.gc import collect
+    from include.xcom_backends.gc import References, collect
 
     backend = harness.backend()
     kept, orphan = push(backend, "kept", task_id="a"), push(backend, "orphan", task_id="b")
-    young = collect(backend, older_than=timedelta(hours=1), delete=True, references={kept["uri"]})
+    young = collect(backend, older_than=timedelta(hours=1), delete=True, references=References({kept["uri"]}))
     assert (young.scanned, young.referenced, young.too_young, young.deleted) == (2, 1, 1, 0)
-    report = collect(backend, older_than=timedelta(0), delete=True, references={kept["uri"]})
+    report = collect(backend, older_than=timedelta(0), delete=True, references=References({kept["uri"]}))
     assert [o.size for o in report.orphans] == [orphan["size"]] and report.deleted == 1
     assert pull(backend, kept) == "kept"
     with pytest.raises(XComObjectMissingError):
@@ -412,10 +461,10 @@ def test_preview_on_every_store(harness: Harness) -> None:
     n = 300_000
     frame = pd.DataFrame({"i": np.arange(n), "f": np.linspace(0, 1, n), "s": [f"row {i}" for i in range(n)]})
     ref = push(pandas_backend, frame)
-    p = preview_xcom(pandas_backend, "return_value", ref)
+    p = preview_xcom(pandas_backend, row(), ref)
     assert p.error is None and p.uri == ref["uri"] and p.total_rows == n
     assert p.rows[2] == ["2", "2", str(frame.f[2]), "row 2"]
     assert 0 < p.bytes_read < ref["size"] / 2, (p.bytes_read, ref["size"])
 
-    j = preview_xcom(pandas_backend, "return_value", push(pandas_backend, {"pokemon": ["pikachu"]}, task_id="j"))
+    j = preview_xcom(pandas_backend, row(task_id="j"), push(pandas_backend, {"pokemon": ["pikachu"]}, task_id="j"))
     assert j.error is None and j.text == '{\n  "pokemon": [\n    "pikachu"\n  ]\n}'

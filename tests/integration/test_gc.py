@@ -51,8 +51,23 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any) -> N
     assert [len(cleaned), len(deleted_run), len(first_attempt), len(kept)] == [1, 1, 1, 1]
     orphans = cleaned | deleted_run | first_attempt
 
+    # 4. A crafted row (UI's "Add XCom", REST API) in the kept run names an orphan: it must not protect it.
+    (orphan_key,) = first_attempt
+    python(airflow_session, "-c", (
+        "import json; from airflow.models.dagrun import DagRun; from airflow.models.xcom import XComModel\n"
+        "from airflow.utils.session import create_session\n"
+        "with create_session() as s:\n"
+        "    r = s.query(DagRun).filter(DagRun.dag_id == 'simple_xcom_dag').order_by(DagRun.id.desc()).first()\n"
+        f"    ref = {{'__xcom_storage__': 1, 'uri': 's3://airflow-xcom/{orphan_key}', 'format': 'json', 'size': 1,"
+        "            'sha256': '0' * 64}\n"
+        "    XComModel.set('crafted', ref, dag_id=r.dag_id, task_id='pick_a_random_number', run_id=r.run_id,"
+        "                  session=s)"
+    ))  # fmt: skip
+
     dry = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0")
     assert "orphans: 3 (" in dry and "Dry run: nothing deleted" in dry
+    assert "not under the row's own location (they protect nothing; delete these rows): 1" in dry
+    assert f"s3://airflow-xcom/{orphan_key}" in dry and "key='crafted'" in dry
     assert objects() == orphans | kept
     young = python(airflow_session, "-m", "include.xcom_backends", "gc", "--delete")  # default: older than 24 h
     assert "orphans: 0 (" in young and objects() == orphans | kept

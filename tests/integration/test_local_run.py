@@ -5,6 +5,7 @@ leaves no process behind. The tests share one `up` and run in file order."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import subprocess
 import sys
@@ -171,6 +172,75 @@ def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
             page.screenshot(path=str(shots / "ui_stored_xcoms_json.png"))
         finally:
             browser.close()
+
+
+def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: LocalRun) -> None:
+    """Issue 11's scenario: another DAG's reference added to a task's XComs (the UI's "Add XCom" is
+    this REST call) is not previewed, and clearing the task lets the scheduler re-run it without the
+    other DAG's object being deleted."""
+    import time
+
+    import boto3
+
+    from localdev import config
+
+    port, token = local_run.ports["airflow"], local_run.token()
+    runs = f"/api/v2/dags/{POKEMON}/dagRuns"
+    (pokemon_run,) = api(port, runs, token)["dag_runs"]
+    pokemon_ti = f"{runs}/{urllib.parse.quote(pokemon_run['dag_run_id'], safe='')}/taskInstances"
+    victim = api(port, f"{pokemon_ti}/calculate_xp_per_height/xcomEntries/return_value", token)["value"]
+    s3 = boto3.client(
+        "s3", endpoint_url=f"http://127.0.0.1:{local_run.ports['s3']}", region_name="us-east-1",
+        aws_access_key_id=config.DEV_S3_ACCESS_KEY, aws_secret_access_key=config.DEV_S3_SECRET_KEY,
+    )  # fmt: skip
+    victim_key = victim["uri"].split("/", 3)[3]
+    victim_bytes = s3.get_object(Bucket=config.BUCKET, Key=victim_key)["Body"].read()
+
+    (simple_run,) = api(port, "/api/v2/dags/simple_xcom_dag/dagRuns", token)["dag_runs"]
+    run_id = simple_run["dag_run_id"]
+    ti = f"/api/v2/dags/simple_xcom_dag/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
+    api(port, f"{ti}/pick_a_random_number/xcomEntries", token, body={"key": "crafted", "value": victim})
+
+    # The plugin page of the crafted row: the refusal in its card, the rest of the page intact.
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    query = urllib.parse.urlencode({"dag_id": "simple_xcom_dag", "run_id": run_id, "task_id": "pick_a_random_number",
+                                    "map_index": -1})  # fmt: skip
+    conn.request("GET", f"/xcom-storage/ti?{query}", headers={"Authorization": f"Bearer {token}"})
+    resp = conn.getresponse()
+    page = resp.read().decode()
+    assert resp.status == 200, page[:2000]
+    crafted_card = page.split('data-key="crafted"', 1)[1].split("</section>", 1)[0]
+    assert "No preview: XCom row" in crafted_card and "not under that row&#39;s own location" in crafted_card
+    assert "pikachu" not in page, page  # no cell of the other DAG's DataFrame
+    assert 'class="preview"' not in crafted_card and 'class="json"' not in crafted_card
+    assert 'data-key="return_value"' in page  # the task's own value still previews
+    conn.request("GET", "/xcom-storage/", headers={"Authorization": f"Bearer {token}"})
+    index = conn.getresponse().read().decode()
+    crafted_line = next(line for line in index.split("<tr>") if "<td>crafted</td>" in line)
+    assert "Refused: XCom row" in crafted_line and "Refused" not in index.replace(crafted_line, "")
+
+    # Clear the task; the scheduler re-runs it, Airflow clears its XComs and calls our purge per key.
+    api(port, "/api/v2/dags/simple_xcom_dag", token, body={"is_paused": False}, method="PATCH")
+    clear = {"dry_run": False, "only_failed": False, "dag_run_id": run_id, "task_ids": ["pick_a_random_number"]}
+    api(port, "/api/v2/dags/simple_xcom_dag/clearTaskInstances", token, body=clear)
+    deadline, state, try_number = time.monotonic() + 240, "?", 0
+    while time.monotonic() < deadline:
+        ti_now = api(port, f"{ti}/pick_a_random_number", token)
+        state, try_number = ti_now["state"], ti_now["try_number"]
+        if try_number >= 2 and state in ("failed", "up_for_retry", "success"):
+            break
+        time.sleep(2)
+    log = api(port, f"{ti}/pick_a_random_number/logs/{try_number}?full_content=true", token)
+    text = json.dumps(log)
+    assert "XComReferenceError" in text and victim["uri"] in text, text[-3000:]
+    assert state in ("failed", "up_for_retry"), state  # refused loudly, the crafted row left for a person to delete
+
+    # The other DAG's object and value are untouched.
+    assert s3.get_object(Bucket=config.BUCKET, Key=victim_key)["Body"].read() == victim_bytes
+    query = urllib.parse.urlencode({"dag_id": POKEMON, "run_id": pokemon_run["dag_run_id"],
+                                    "task_id": "calculate_xp_per_height", "map_index": -1})  # fmt: skip
+    conn.request("GET", f"/xcom-storage/ti?{query}", headers={"Authorization": f"Bearer {token}"})
+    assert "pikachu" in conn.getresponse().read().decode()
 
 
 def test_down_leaves_no_process(local_run: LocalRun) -> None:
