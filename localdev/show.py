@@ -59,8 +59,9 @@ def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:
 def main() -> None:
     from airflow.sdk.module_loading import import_string
 
+    from include.xcom_backends import reference as dbform
     from include.xcom_backends.backend import ObjectStorageXCom
-    from include.xcom_backends.reference import is_reference
+    from include.xcom_backends.errors import XComReferenceError
 
     dag_ids = sys.argv[1:]
     backend_path = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
@@ -68,10 +69,16 @@ def main() -> None:
     print(f"\nXCom rows in the metadata database ({len(rows)}):")
     referenced: set[str] = set()
     for r in rows:
-        v = r["value"]
-        shown = v["uri"] + f"  ({v['format']}, {v['size']} bytes)" if is_reference(v) else f"inline: {v!r}"[:100]
-        if is_reference(v):
-            referenced.add(v["uri"])
+        try:
+            form = dbform.read(r["value"])
+        except XComReferenceError as exc:
+            shown = f"malformed: {exc}"[:100]
+        else:
+            if isinstance(form, dbform.Reference):
+                shown = f"{form.uri}  ({form.format}, {form.size} bytes)"
+                referenced.add(form.uri)
+            else:
+                shown = f"inline: {r['value']!r}"[:100]
         print(f"  {r['dag_id']}.{r['task_id']}[{r['map_index']}] {r['key']}: {r['db_bytes']} B in DB -> {shown}")
 
     backend = import_string(backend_path) if backend_path else None

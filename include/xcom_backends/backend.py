@@ -6,7 +6,6 @@ pandas values are encoded as frames; everything else lives here.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import logging
 from collections.abc import Callable, Iterator
@@ -18,10 +17,10 @@ from typing import Any, ClassVar
 
 from airflow.sdk.bases.xcom import BaseXCom
 
+from include.xcom_backends import reference as dbform
 from include.xcom_backends.codecs import (
     Codec,
     CSVCodec,
-    Encoded,
     JSONCodec,
     ParquetCodec,
     codec_for_format,
@@ -35,13 +34,11 @@ from include.xcom_backends.errors import (
     XComStorageError,
 )
 from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, row_location
-from include.xcom_backends.reference import MARKER, Reference, is_reference
+from include.xcom_backends.reference import Reference
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
 
 log = logging.getLogger(__name__)
-
-_INLINE = "inline"
 
 # The identity of the row being read or purged, where the task SDK's call into the backend does not
 # carry it: set around BaseXCom.get_one/get_all (reads) and BaseXCom.delete (purge) by the overrides
@@ -126,7 +123,7 @@ class ObjectStorageXCom(BaseXCom):
         if cls.encodes_pandas and is_pandas_value(value):
             if settings.dataframe_format == "csv":
                 return CSVCodec()
-            return ParquetCodec("none" if settings.compression == "none" else settings.compression)
+            return ParquetCodec(settings.compression)
         return JSONCodec()
 
     # --- push ------------------------------------------------------------------------------
@@ -144,7 +141,9 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         encoded = cls.codec_for(value, rt.settings).encode(value)
         if len(encoded.data) < rt.settings.threshold_bytes:
-            return _inline(value, encoded)
+            if encoded.format != "json":  # DataFrame/Series: our codec's bytes (serde has no Series support)
+                return dbform.inline_bytes(encoded.data, encoded.format, encoded.kind)
+            return dbform.inline_json(value, encoded.data)
         row = XComRow.of(dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index,
                          key=key or "")  # fmt: skip
         object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
@@ -203,14 +202,13 @@ class ObjectStorageXCom(BaseXCom):
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:  # type: ignore[override]
-        value = result.value
-        if is_reference(value):
-            return cls.load(Reference.from_json(value), _ROW.get() or XComRow())
-        if isinstance(value, dict) and value.get(MARKER) == _INLINE:
-            if "base64" in value:
-                data = base64.b64decode(value["base64"])
-                return codec_for_format(value["format"]).decode(data, value.get("kind", "value"))
-            return value["value"]
+        form = dbform.read(result.value)
+        if isinstance(form, Reference):
+            return cls.load(form, _ROW.get() or XComRow())
+        if isinstance(form, dbform.InlineBytes):
+            return codec_for_format(form.format).decode(form.data, form.kind)
+        if isinstance(form, dbform.InlineJSON):
+            return form.value
         # A plain JSON value kept inline, or a row written by Airflow's default backend (serde).
         return BaseXCom.deserialize_value(result)
 
@@ -283,10 +281,9 @@ class ObjectStorageXCom(BaseXCom):
     def purge(cls, xcom: Any, *args: Any) -> None:
         """Delete the object of the XCom row ``xcom`` (called by ``delete``; an object with the row's
         ``dag_id``, ``run_id``, ``task_id``, ``map_index`` and ``key`` may also be passed)."""
-        value = getattr(xcom, "value", None)
-        if not is_reference(value):
+        ref = dbform.read(getattr(xcom, "value", None))
+        if not isinstance(ref, Reference):
             return
-        ref = Reference.from_json(value)
         row = _identity_of(xcom) or _ROW.get()
         if row is None or not row.complete:
             raise XComReferenceError(
@@ -333,19 +330,3 @@ def _with_sha256(data: bytes | memoryview, work: Callable[[], Any]) -> tuple[Any
         digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
         result, error = attempt()
         return result, error, digest.result()
-
-
-# Keys that would make a plain JSON value look like one of our references or like Airflow serde
-# output on the way back; values containing them are wrapped so they come back exactly as pushed.
-_RESERVED = (b'"__xcom_storage__"', b'"__classname__"', b'"__type"', b'"__var"', b'"__data__"')
-
-
-def _inline(value: Any, encoded: Encoded) -> Any:
-    """The database form of a value below the threshold: no request to storage."""
-    if encoded.format != "json":
-        # DataFrame/Series: our own codec's bytes (Airflow's serde has no Series support).
-        b64 = base64.b64encode(encoded.data).decode("ascii")
-        return {MARKER: _INLINE, "format": encoded.format, "kind": encoded.kind, "base64": b64}
-    if any(marker in encoded.data for marker in _RESERVED):
-        return {MARKER: _INLINE, "value": value}
-    return value

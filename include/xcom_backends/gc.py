@@ -17,10 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from include.xcom_backends import reference as dbform
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.errors import XComReferenceError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.reference import Reference, is_reference, stored_value
+from include.xcom_backends.reference import Reference, stored_value
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -60,12 +61,11 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
                XComModel.value)  # fmt: skip
     with create_session() as session:
         for dag_id, run_id, task_id, map_index, key, column in session.execute(select(*columns)).yield_per(1000):
-            value = stored_value(column)
-            if not is_reference(value):
-                continue
             row = XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
             try:
-                ref = Reference.from_json(value)
+                ref = dbform.read(stored_value(column))
+                if not isinstance(ref, Reference):
+                    continue
                 if not ref.uri.startswith(location):
                     continue  # another bucket or prefix (another backend's configuration): not ours to judge
                 backend.object_key_for(ref, row)

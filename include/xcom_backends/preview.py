@@ -8,16 +8,16 @@ loads a large object whole, and nothing is sent to the browser but the preview.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from include.xcom_backends import reference as dbform
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.errors import XComObjectMissingError, XComStorageError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.reference import MARKER, Reference, is_reference
+from include.xcom_backends.reference import Reference
 from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
 MAX_ROWS = 20
@@ -176,24 +176,21 @@ def preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Previe
 
 def _preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Preview:
     key = row.key or ""
-    if is_reference(stored):
-        ref = Reference.from_json(stored)
+    form = dbform.read(stored)
+    if isinstance(form, Reference):
         if backend is None or not issubclass(backend, ObjectStorageXCom):
-            return Preview(key=key, where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
+            return Preview(key=key, where="object storage", format=form.format, size=form.size, uri=form.uri,
                            error="The active [core] xcom_backend is not an object-storage backend of this "
                            "project, so the object cannot be read here.")  # fmt: skip
-        return preview_stored(backend, row, ref)
-    if isinstance(stored, dict) and stored.get(MARKER) == "inline":
-        if "base64" in stored:
-            from include.xcom_backends.codecs import codec_for_format
+        return preview_stored(backend, row, form)
+    if isinstance(form, dbform.InlineBytes):
+        from include.xcom_backends.codecs import codec_for_format
 
-            data = base64.b64decode(stored["base64"])
-            preview = Preview(key=key, where="database (inline)", format=stored["format"], size=len(data),
-                              kind=stored.get("kind", "value"))  # fmt: skip
-            _fill_frame(preview, codec_for_format(stored["format"]).decode(data, "dataframe"))
-            return preview
-        stored = stored.get("value")
+        preview = Preview(key=key, where="database (inline)", format=form.format, size=len(form.data),
+                          kind=form.kind)  # fmt: skip
+        _fill_frame(preview, codec_for_format(form.format).decode(form.data, "dataframe"))
+        return preview
     preview = Preview(key=key, where="database (inline)", format="json")
-    preview.size = len(json.dumps(stored, default=str).encode())
-    _fill_json(preview, stored)
+    preview.size = len(json.dumps(form.value, default=str).encode())
+    _fill_json(preview, form.value)
     return preview

@@ -1,14 +1,32 @@
-"""The small JSON reference kept in Airflow's metadata database for an offloaded value."""
+"""Every form an XCom row's value can take in Airflow's metadata database, written and read here only.
+
+- ``Reference``: the value is an object in storage; the row holds its URI, format, size and SHA-256.
+- ``InlineBytes``: a value below the threshold that is not JSON (a DataFrame or Series), as our
+  codec's bytes in base64.
+- ``InlineJSON``: a JSON value below the threshold that contains one of the keys that mark our forms
+  or Airflow's serde forms, wrapped so it comes back exactly as pushed.
+- ``Plain``: anything else: a JSON value kept as it is, or a row written by Airflow's default backend.
+
+The first three carry the marker key ``__xcom_storage__``: the reference's format version (1), or
+``"inline"`` for the two inline envelopes. Other modules use these classes, never raw keys.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from include.xcom_backends.errors import XComReferenceError
 
 MARKER = "__xcom_storage__"
-VERSION = 1
+VERSION = 1  # the marker's value in a reference
+INLINE = "inline"  # the marker's value in an inline envelope
+
+# Keys that would make a plain JSON value look like one of our forms or like Airflow serde output on
+# the way back; values containing them are wrapped (InlineJSON) so they come back exactly as pushed.
+_RESERVED = (b'"__xcom_storage__"', b'"__classname__"', b'"__type"', b'"__var"', b'"__data__"')
 
 
 @dataclass(frozen=True)
@@ -44,15 +62,62 @@ class Reference:
         return scheme, bucket, key
 
 
+@dataclass(frozen=True)
+class InlineBytes:
+    data: bytes
+    format: str
+    kind: str
+
+
+@dataclass(frozen=True)
+class InlineJSON:
+    value: Any
+
+
+@dataclass(frozen=True)
+class Plain:
+    value: Any
+
+
+RowForm = Reference | InlineBytes | InlineJSON | Plain
+
+
+def inline_bytes(data: bytes | memoryview, fmt: str, kind: str) -> dict[str, Any]:
+    """The database form of a non-JSON value below the threshold (our codec's bytes)."""
+    return {MARKER: INLINE, "format": fmt, "kind": kind, "base64": base64.b64encode(data).decode("ascii")}
+
+
+def inline_json(value: Any, encoded: bytes | memoryview) -> Any:
+    """The database form of a JSON value below the threshold (``encoded``: its JSON text)."""
+    if any(marker in encoded for marker in _RESERVED):
+        return {MARKER: INLINE, "value": value}
+    return value
+
+
 def is_reference(value: object) -> bool:
+    """Whether a stored value claims to be a reference (it may still be malformed: see ``read``)."""
     return isinstance(value, dict) and value.get(MARKER) == VERSION and "uri" in value
+
+
+def read(value: Any) -> RowForm:
+    """The form of a stored value (as ``stored_value`` returns it). A malformed reference raises
+    ``XComReferenceError``."""
+    if is_reference(value):
+        return Reference.from_json(value)
+    if isinstance(value, dict) and value.get(MARKER) == INLINE:
+        if "base64" in value:
+            try:
+                return InlineBytes(base64.b64decode(value["base64"]), str(value["format"]),
+                                   str(value.get("kind", "value")))  # fmt: skip
+            except (KeyError, TypeError, ValueError) as exc:
+                raise XComReferenceError(f"Malformed inline XCom value: {exc}") from exc
+        return InlineJSON(value.get("value"))
+    return Plain(value)
 
 
 def stored_value(column: Any) -> Any:
     """An XCom row's ``value`` column as the backend returned it (Airflow may keep it JSON-encoded)."""
     if isinstance(column, (str, bytes)):
-        import json
-
         try:
             return json.loads(column)
         except ValueError:

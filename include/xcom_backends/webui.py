@@ -23,10 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
+from include.xcom_backends import reference as dbform
 from include.xcom_backends.errors import XComReferenceError, XComStorageError
 from include.xcom_backends.keys import XComRow
 from include.xcom_backends.preview import preview_xcom
-from include.xcom_backends.reference import Reference, is_reference, stored_value
+from include.xcom_backends.reference import Reference, stored_value
 
 RECENT_SCAN = 2000  # XCom rows looked at for the index page
 RECENT_SHOWN = 100
@@ -164,11 +165,11 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
     items = []
     for r in rows:
         value = stored_value(r.value)
-        if not is_reference(value):
+        if not dbform.is_reference(value):
             continue
         row = XComRow.of(dag_id=r.dag_id, run_id=r.run_id, task_id=r.task_id, map_index=r.map_index, key=r.key)
         link = _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index)
-        item: dict[str, Any] = {"row": row, "link": link, "timestamp": r.timestamp, "uri": str(value.get("uri")),
+        item: dict[str, Any] = {"row": row, "link": link, "timestamp": r.timestamp, "uri": str(value["uri"]),
                                 "format": "?", "size": None}  # fmt: skip
         try:
             ref = Reference.from_json(value)
