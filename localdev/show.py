@@ -13,7 +13,7 @@ from typing import Any
 
 
 def _value(raw: Any) -> Any:
-    from include.xcom_backends.reference import stored_value
+    from include.xcom_backends.dbform import stored_value
 
     return stored_value(raw)
 
@@ -59,7 +59,7 @@ def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:
 def main() -> None:
     from airflow.sdk.module_loading import import_string
 
-    from include.xcom_backends import reference as dbform
+    from include.xcom_backends import dbform
     from include.xcom_backends.backend import ObjectStorageXCom
     from include.xcom_backends.errors import XComReferenceError
 

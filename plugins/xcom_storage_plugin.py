@@ -1,7 +1,7 @@
 """Airflow 3 UI plugin: see what an offloaded XCom holds (URI, size, format, preview).
 
 Adds a "Stored XComs" tab to every task instance and an "XCom storage" page under Browse. Both are
-served by the FastAPI app in ``include/xcom_backends/webui.py``, mounted in the API server at
+served by the FastAPI app in ``include/xcom_backends/ui/app.py``, mounted in the API server at
 ``/xcom-storage``, behind Airflow's own login and DAG-level XCom read permission.
 
 Every task process loads plugins too (for macros), so this module stays cheap to import: the web
@@ -18,14 +18,14 @@ URL_PREFIX = "/xcom-storage"
 
 
 class LazyXComStorageApp:
-    """An ASGI app that imports the real one (``include.xcom_backends.webui.app``) when first called."""
+    """An ASGI app that imports the real one (``include.xcom_backends.ui.app.app``) when first called."""
 
     def __init__(self) -> None:
         self._app: Any = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
-            from include.xcom_backends.webui import app
+            from include.xcom_backends.ui.app import app
 
             self._app = app
         await self._app(scope, receive, send)

@@ -2,10 +2,16 @@
 
 Set one of these in ``.env``, e.g. ``AIRFLOW__CORE__XCOM_BACKEND=include.xcom_backends.S3JSONXComBackend``.
 
-The classes are loaded on first access (PEP 562). Airflow resolves ``[core] xcom_backend`` when its
-``airflow.sdk.execution_time.xcom`` module is first imported; keeping this package free of Airflow
-imports lets ``python -m include.xcom_backends`` trigger that resolution without finding this
-package half-initialized.
+One job per package, each run by its own process:
+
+- this package and ``stores/``: the worker's backend (Airflow glue in ``backend.py``, the database
+  form in ``dbform.py``, codecs, object keys, settings; one store per cloud);
+- ``ui/``: the API server's plugin app (previews);
+- ``ops/``: the operator's command line (``doctor``, ``gc``).
+
+This ``__init__`` imports nothing, and the classes are loaded on first access (PEP 562): importing
+``ui`` or ``ops`` costs only what they use, and Airflow can resolve ``[core] xcom_backend`` (when its
+``airflow.sdk.execution_time.xcom`` module is first imported) while ``python -m`` runs this package.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from airflow.sdk.bases.xcom import BaseXCom
 
-from include.xcom_backends import reference as dbform
+from include.xcom_backends import dbform
 from include.xcom_backends.codecs import (
     Codec,
     CSVCodec,
@@ -26,6 +26,7 @@ from include.xcom_backends.codecs import (
     codec_for_format,
     is_pandas_value,
 )
+from include.xcom_backends.dbform import Reference
 from include.xcom_backends.errors import (
     XComIntegrityError,
     XComObjectMissingError,
@@ -34,7 +35,6 @@ from include.xcom_backends.errors import (
     XComStorageError,
 )
 from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, row_location
-from include.xcom_backends.reference import Reference
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
 

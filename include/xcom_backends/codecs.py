@@ -17,8 +17,12 @@ _UNNAMED_SERIES = "__xcom_storage_unnamed_series__"
 class Encoded:
     data: bytes | memoryview  # a memoryview is the encoder's own buffer, handed on without a copy
     format: str
-    extension: str
     kind: str = "value"
+
+    @property
+    def extension(self) -> str:
+        """The object name's extension: the format's name."""
+        return self.format
 
 
 class Codec(Protocol):
@@ -78,7 +82,7 @@ class JSONCodec:
         if not exact:
             _check_json(value)
             raise TypeError(f"XCom value {value!r:.200} would not come back equal from JSON.")
-        return Encoded(data.encode("utf-8"), self.format, "json")
+        return Encoded(data.encode("utf-8"), self.format)
 
     def decode(self, data: bytes, kind: str) -> Any:
         return json.loads(data)
@@ -117,7 +121,7 @@ class ParquetCodec:
         table = pa.Table.from_pandas(frame, preserve_index=None)
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=self.compression)
-        return Encoded(memoryview(sink.getvalue()), self.format, "parquet", kind)
+        return Encoded(memoryview(sink.getvalue()), self.format, kind)
 
     def decode(self, data: bytes, kind: str) -> Any:
         import pyarrow as pa
@@ -134,7 +138,7 @@ class CSVCodec:
 
     def encode(self, value: Any) -> Encoded:
         frame, kind = _as_frame(value)
-        return Encoded(frame.to_csv().encode("utf-8"), self.format, "csv", kind)
+        return Encoded(frame.to_csv().encode("utf-8"), self.format, kind)
 
     def decode(self, data: bytes, kind: str) -> Any:
         import pandas as pd
@@ -142,12 +146,12 @@ class CSVCodec:
         return _restore(pd.read_csv(io.BytesIO(data), index_col=0), kind)
 
 
-def codec_for_format(fmt: str, compression: str = "snappy") -> Codec:
+def codec_for_format(fmt: str) -> Codec:
     """The decoder for a format recorded in a reference; unknown formats are refused."""
     if fmt == "json":
         return JSONCodec()
     if fmt == "parquet":
-        return ParquetCodec(compression)
+        return ParquetCodec()  # decoding reads the compression from the file
     if fmt == "csv":
         return CSVCodec()
     raise ValueError(f"Unknown XCom storage format {fmt!r}: this backend only reads json, parquet and csv")

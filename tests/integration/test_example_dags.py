@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from include.xcom_backends.reference import is_reference
+from include.xcom_backends.dbform import is_reference
 
 pytestmark = pytest.mark.integration
 

@@ -340,7 +340,7 @@ def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harn
     """The row check on each real store: a reference copied into another row is neither previewed
     nor purged, nor pulled, and every object is intact afterwards."""
     from include.xcom_backends.keys import XComRow
-    from include.xcom_backends.preview import preview_xcom
+    from include.xcom_backends.ui.preview import preview_xcom
 
     backend = harness.backend()
     mine_ids = {"key": "return_value", "task_id": "t", "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
@@ -397,7 +397,7 @@ def test_dag_push_to_unreachable_storage_writes_no_reference(airflow_session: An
 
 
 def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
-    from include.xcom_backends.__main__ import main
+    from include.xcom_backends.ops.cli import main
 
     backend = harness.backend()
     assert main(["doctor", "--backend", f"include.xcom_backends.{backend.__name__}"]) == 0
@@ -412,7 +412,7 @@ def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.Capt
      ({"max_attempts": "zero"}, "settings")],
 )  # fmt: skip
 def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, str], failed_step: str) -> None:
-    from include.xcom_backends.doctor import run_checks
+    from include.xcom_backends.ops.doctor import run_checks
 
     steps = run_checks(harness.backend(**setting))
     assert [s.name for s in steps if not s.ok] == [failed_step]
@@ -420,7 +420,7 @@ def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, str]
 
 
 def test_doctor_fails_when_storage_unreachable(harness: Harness, capsys: pytest.CaptureFixture[str]) -> None:
-    from include.xcom_backends.__main__ import main
+    from include.xcom_backends.ops.cli import main
 
     dead = servers.free_port()
     backend = harness.backend(ports={SERVER_OF[harness.cloud]: dead}, timeout_seconds=1, max_attempts=1)
@@ -433,7 +433,7 @@ def test_gc_on_every_store(harness: Harness) -> None:
     """gc's listing, age limit and delete per store (the DB side is tested end to end in test_gc.py)."""
     from datetime import timedelta
 
-    from include.xcom_backends.gc import References, collect
+    from include.xcom_backends.ops.gc import References, collect
 
     backend = harness.backend()
     kept, orphan = push(backend, "kept", task_id="a"), push(backend, "orphan", task_id="b")
@@ -454,7 +454,7 @@ def test_preview_on_every_store(harness: Harness) -> None:
     import numpy as np
     import pandas as pd
 
-    from include.xcom_backends.preview import preview_xcom
+    from include.xcom_backends.ui.preview import preview_xcom
 
     harness.backend()
     pandas_backend = getattr(backends, BACKEND[harness.cloud].__name__.replace("JSON", "Pandas"))

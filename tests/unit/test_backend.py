@@ -8,8 +8,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from include.xcom_backends.dbform import MARKER, is_reference
 from include.xcom_backends.errors import XComIntegrityError, XComObjectMissingError, XComReferenceError
-from include.xcom_backends.reference import MARKER, is_reference
 from tests.unit.memory import MemJSON, MemoryStore, MemPandas, Result, Row, push
 
 pytestmark = pytest.mark.usefixtures("mem_backend")

@@ -13,7 +13,7 @@ def test_task_processes_do_not_import_the_web_app() -> None:
     """Every task process imports plugins; the web app must only load in the API server."""
     code = (
         "import sys, xcom_storage_plugin as p; "
-        "assert 'include.xcom_backends.webui' not in sys.modules; "
+        "assert 'include.xcom_backends.ui.app' not in sys.modules; "
         "assert 'airflow.api_fastapi.core_api.security' not in sys.modules; "
         "print(p.XComStoragePlugin.name)"
     )

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.xcom_backends import preview
-from include.xcom_backends.preview import preview_xcom
+from include.xcom_backends.ui import preview
+from include.xcom_backends.ui.preview import preview_xcom
 from tests.unit.memory import MemJSON, MemoryStore, MemPandas, push, row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")

@@ -12,9 +12,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from include.xcom_backends import preview
 from include.xcom_backends.errors import XComReferenceError
-from include.xcom_backends.preview import preview_xcom
+from include.xcom_backends.ui import preview
+from include.xcom_backends.ui.preview import preview_xcom
 from tests.unit.memory import IDS, MemJSON, MemoryStore, MemPandas, Result, Row, push, row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")

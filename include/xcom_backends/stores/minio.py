@@ -2,8 +2,8 @@
 
 Connection: host ``http://minio:9000`` (plain HTTP) or ``https://host:port`` (TLS; also the default
 without a scheme), login = access key, password = secret key, optional extra ``{"region": "..."}``.
-Timeouts and retries with backoff are urllib3's, on the client's own pool. Values above 5 MiB go as a
-multipart upload, which only becomes an object once complete.
+Timeouts and retries with backoff are urllib3's, on the client's own pool. Values above 16 MiB
+(``PART_SIZE``) go as a multipart upload, which only becomes an object once complete.
 """
 
 from __future__ import annotations

@@ -23,11 +23,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
-from include.xcom_backends import reference as dbform
+from include.xcom_backends import dbform
+from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError, XComStorageError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.preview import preview_xcom
-from include.xcom_backends.reference import Reference, stored_value
+from include.xcom_backends.ui.preview import preview_xcom
 
 RECENT_SCAN = 2000  # XCom rows looked at for the index page
 RECENT_SHOWN = 100

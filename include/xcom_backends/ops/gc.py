@@ -17,11 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from include.xcom_backends import reference as dbform
+from include.xcom_backends import dbform
 from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.reference import Reference, stored_value
 from include.xcom_backends.stores.base import ObjectInfo
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
 
+STEPS = ("settings", "connection", "client", "bucket", "write probe", "read probe", "delete probe")
+
 
 @dataclass
 class Step:
@@ -89,6 +91,7 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
         ("read probe", read, "grant get-object on the prefix"),
         ("delete probe", delete, "grant delete-object on the prefix"),
     ]  # fmt: skip
+    assert tuple(name for name, _, _ in plan) == STEPS
     for name, action, fix in plan:
         if not check(name, action, fix):
             break

@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from include.xcom_backends import reference as dbform
+from include.xcom_backends import dbform
 from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.dbform import Reference
 from include.xcom_backends.errors import XComObjectMissingError, XComStorageError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.reference import Reference
 from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
 MAX_ROWS = 20
