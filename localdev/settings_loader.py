@@ -85,6 +85,22 @@ def parse_settings(path: Path, rewrites: dict[str, str] | None = None) -> dict[s
     return {"connections": connections, "pools": pools, "variables": variables}
 
 
+def connection_env(ports: dict[str, int], **overrides: str) -> dict[str, str]:
+    """The connections of ``airflow_settings.yaml`` as ``AIRFLOW_CONN_<ID>`` env vars (JSON), pointed at
+    the local servers on ``ports`` (how a worker without the metadata database would see them)."""
+    from localdev import config
+
+    rewrites = config.host_rewrites({"pokeapi": 1, **ports})
+    env = {}
+    for conn in parse_settings(config.REPO / "airflow_settings.yaml", rewrites)["connections"]:
+        doc = {k: v for k, v in conn.items() if k != "conn_id" and v is not None}
+        if "extra" in doc:
+            doc["extra"] = json.loads(doc["extra"])
+        env[f"AIRFLOW_CONN_{conn['conn_id'].upper()}"] = json.dumps(doc)
+    env.update(overrides)
+    return env
+
+
 def load_into_airflow(settings: dict[str, list[dict[str, Any]]]) -> None:
     """Write the parsed settings to the metadata database of the current AIRFLOW_HOME."""
     from airflow.models import Connection, Pool, Variable

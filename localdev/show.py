@@ -62,6 +62,7 @@ def main() -> None:
     from include.xcom_backends import dbform
     from include.xcom_backends.backend import ObjectStorageXCom
     from include.xcom_backends.errors import XComReferenceError
+    from include.xcom_backends.keys import prefix_of
 
     dag_ids = sys.argv[1:]
     backend_path = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
@@ -86,10 +87,9 @@ def main() -> None:
         print(f"\nActive backend {backend_path or 'BaseXCom'} keeps values in the database; no bucket to list.")
         return
     rt = backend.runtime()
-    prefix = rt.settings.prefix
-    objects = list(rt.store.list(rt.settings.bucket, prefix + "/" if prefix else ""))
-    location = rt.uri(prefix)
-    print(f"\nObjects under {location}/ at {rt.store.endpoint} ({len(objects)}):")
+    prefix = prefix_of(rt.settings.prefix)
+    objects = list(rt.store.list(prefix))
+    print(f"\nObjects under {rt.uri(prefix)} at {rt.store.endpoint} ({len(objects)}):")
     for obj in objects:
         uri = rt.uri(obj.key)
         mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")

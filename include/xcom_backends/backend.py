@@ -34,7 +34,7 @@ from include.xcom_backends.errors import (
     XComStorageConfigError,
     XComStorageError,
 )
-from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, row_location
+from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, prefix_of, row_location
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
 
@@ -61,7 +61,7 @@ class _Runtime:
     store: ObjectStore
 
     def uri(self, key: str) -> str:
-        return f"{self.store.scheme}://{self.settings.bucket}/{key}"
+        return self.store.uri(key)
 
     def hint(self, operation: str) -> str:
         return (
@@ -148,9 +148,7 @@ class ObjectStorageXCom(BaseXCom):
                          key=key or "")  # fmt: skip
         object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
         uri = rt.uri(object_name)
-        _, error, digest = _with_sha256(
-            encoded.data, lambda: rt.store.put(rt.settings.bucket, object_name, encoded.data)
-        )
+        _, error, digest = _with_sha256(encoded.data, lambda: rt.store.put(object_name, encoded.data))
         if error is not None:
             raise XComStorageError(
                 f"Could not store XCom {key!r} of task {task_id!r} at {uri} (endpoint {rt.store.endpoint}, "
@@ -221,7 +219,7 @@ class ObjectStorageXCom(BaseXCom):
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
             raise XComReferenceError(
                 f"XCom reference points to {ref.uri}, outside the configured location "
-                f"{rt.uri(rt.settings.prefix)}/ of {cls.__name__}; refusing to read or "
+                f"{rt.uri(prefix_of(rt.settings.prefix))} of {cls.__name__}; refusing to read or "
                 f"delete it (XCom row: {row}). Check [xcom_storage] bucket/prefix and the active "
                 "AIRFLOW__CORE__XCOM_BACKEND."
             )
@@ -240,8 +238,8 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         key = cls.object_key_for(ref, row)
         try:
-            data = rt.store.get(rt.settings.bucket, key)
-        except KeyError:
+            data = rt.store.get(key)
+        except FileNotFoundError:
             raise XComObjectMissingError(
                 f"XCom object {ref.uri} does not exist (deleted or expired by a lifecycle rule?). "
                 "Re-run the upstream task to produce it again."
@@ -297,7 +295,7 @@ class ObjectStorageXCom(BaseXCom):
             )
         rt = cls.runtime()
         key = cls.object_key_for(ref, row)
-        rt.store.delete(rt.settings.bucket, [key])
+        rt.store.delete([key])
         log.info("Purged XCom object %s", ref.uri)
 
 

@@ -74,11 +74,16 @@ class XComRow:
         return ", ".join(f"{name}={'?' if value is None else repr(value)}" for name, value in fields.items())
 
 
+def prefix_of(prefix: str) -> str:
+    """The key prefix of everything the backend writes under the ``[xcom_storage] prefix`` setting:
+    ``"<prefix>/"``, or ``""`` for an empty prefix (the bucket's root)."""
+    return f"{prefix}/" if prefix else ""
+
+
 def row_location(prefix: str, row: XComRow) -> str:
     """The folder, ending in ``/``, under which the backend writes ``row``'s objects (``*`` where the
     row's identity is not known)."""
-    parts = [seg or "*" for seg in row.segments()]
-    return "/".join([prefix, *parts] if prefix else parts) + "/"
+    return prefix_of(prefix) + "".join(f"{seg or '*'}/" for seg in row.segments())
 
 
 def object_key(*, prefix: str, row: XComRow, extension: str) -> str:
@@ -96,7 +101,7 @@ def belongs_to(key: str, prefix: str, row: XComRow) -> bool:
     ``prefix``, exactly the row's five id segments (where known), then one ``<uuid>.<ext>`` name."""
     if not is_inside(key, prefix):
         return False
-    segments = (key[len(prefix) + 1 :] if prefix else key).split("/")
+    segments = key.removeprefix(prefix_of(prefix)).split("/")
     if len(segments) != 6 or not _OBJECT_NAME.fullmatch(segments[5]):
         return False
     return all(want is None or want == got for want, got in zip(row.segments(), segments, strict=False))
@@ -107,4 +112,4 @@ def is_inside(key: str, prefix: str) -> bool:
     segments = key.split("/")
     if any(s in ("", ".", "..") for s in segments):
         return False
-    return not prefix or key.startswith(prefix + "/")
+    return key.startswith(prefix_of(prefix))

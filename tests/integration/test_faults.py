@@ -27,12 +27,11 @@ from include.xcom_backends.errors import (
     XComStorageError,
 )
 from localdev import config, servers
-from localdev.settings_loader import parse_settings
+from localdev.settings_loader import connection_env
 from tests.conftest import BucketReader
 from tests.integration.netfaults import black_hole, proxy
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 CLOUDS = ["s3", "minio", "gcs", "azure"]
 BACKEND = {
     "s3": backends.S3JSONXComBackend,
@@ -85,19 +84,6 @@ def fault_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultSer
     finally:
         for name in list(fs.running):
             fs.stop(name)
-
-
-def connection_env(ports: dict[str, int], **overrides: str) -> dict[str, str]:
-    """AIRFLOW_CONN_* env vars from airflow_settings.yaml, pointed at the given ports."""
-    rewrites = config.host_rewrites({"pokeapi": 1, **ports})
-    env = {}
-    for conn in parse_settings(REPO / "airflow_settings.yaml", rewrites)["connections"]:
-        doc = {k: v for k, v in conn.items() if k != "conn_id" and v is not None}
-        if "extra" in doc:
-            doc["extra"] = json.loads(doc["extra"])
-        env[f"AIRFLOW_CONN_{conn['conn_id'].upper()}"] = json.dumps(doc)
-    env.update(overrides)
-    return env
 
 
 @dataclass
@@ -217,7 +203,7 @@ def test_object_deleted_behind_airflows_back(harness: Harness) -> None:
     backend = harness.backend()
     ref = push(backend, "value")
     (key,) = harness.objects()
-    BACKEND[harness.cloud].runtime().store.delete("airflow-xcom", [key])
+    BACKEND[harness.cloud].runtime().store.delete([key])
     assert harness.objects() == {}
     with pytest.raises(XComObjectMissingError, match=f"XCom object {ref['uri']} does not exist"):
         pull(backend, ref)
@@ -230,7 +216,7 @@ def test_corrupted_or_truncated_object_is_caught(harness: Harness, damage: str) 
     (key,) = harness.objects()
     data = harness.reader.read(harness.cloud, key)
     bad = data.replace(b"42", b"24") if damage == "flip" else data[: len(data) // 2]
-    BACKEND[harness.cloud].runtime().store.put("airflow-xcom", key, bad)
+    BACKEND[harness.cloud].runtime().store.put(key, bad)
     with pytest.raises(XComIntegrityError, match=f"XCom object {ref['uri']} is corrupted"):
         pull(backend, ref)
 
@@ -319,7 +305,7 @@ def test_missing_connection_one_clear_error(harness: Harness) -> None:
 def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness) -> None:
     backend = harness.backend()
     victim = f"outside-{uuid.uuid4().hex[:8]}/secret.json"
-    BACKEND[harness.cloud].runtime().store.put("airflow-xcom", victim, b'"secret"')
+    BACKEND[harness.cloud].runtime().store.put(victim, b'"secret"')
     ref = push(backend, "mine")
     scheme = ref["uri"].split("://")[0]
     for uri in (f"{scheme}://airflow-xcom/{victim}", f"{scheme}://airflow-xcom/{harness.prefix}/../{victim}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -12,37 +12,46 @@ import pytest
 
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.stores.base import ObjectInfo
+from include.xcom_backends.stores.base import Data, ObjectInfo, ObjectStore
 
 
-class MemoryStore:
+class MemoryStore(ObjectStore):
+    """A store over a dict (the class-wide ``objects``: bytes by (bucket, key)), keeping the same
+    contract as the real ones (tests/integration/test_store_contract.py). ``calls`` records the
+    primitives used."""
+
     scheme = "mem"
-    endpoint = "memory://"
     objects: ClassVar[dict[tuple[str, str], bytes]] = {}
+    modified: ClassVar[dict[tuple[str, str], datetime]] = {}
     calls: ClassVar[list[str]] = []
 
-    def __init__(self, settings: Any, connection: Any) -> None:
-        self.settings = settings
+    def _connect(self, settings: Any, connection: Any) -> Any:
+        self.endpoint = "memory://"
+        return MemoryStore.objects
 
-    def put(self, bucket: str, key: str, data: bytes) -> None:
+    def _put(self, key: str, data: Data) -> None:
         self.calls.append("put")
-        self.objects[(bucket, key)] = bytes(data)
+        self._client[(self.bucket, key)] = bytes(data)
+        self.modified[(self.bucket, key)] = datetime.now(UTC)
 
-    def get(self, bucket: str, key: str) -> bytes:
-        self.calls.append("get")
-        return self.objects[(bucket, key)]
+    def _get(self, key: str, start: int, length: int | None) -> bytes:
+        self.calls.append("get" if (start, length) == (0, None) else "get_range")
+        data: bytes = self._client[(self.bucket, key)]
+        return data[start:] if length is None else data[start : start + length]
 
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
-        self.calls.append("get_range")
-        return self.objects[(bucket, key)][start : start + length]
-
-    def delete(self, bucket: str, keys: Iterable[str]) -> None:
+    def _delete(self, keys: list[str]) -> None:
         self.calls.append("delete")
         for k in keys:
-            self.objects.pop((bucket, k), None)
+            self._client.pop((self.bucket, k), None)
 
-    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        return iter([ObjectInfo(k, len(v), datetime.now(UTC)) for (b, k), v in self.objects.items() if b == bucket])
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        found = sorted(k for (b, k) in self._client if b == self.bucket and k.startswith(prefix))
+        epoch = datetime.fromtimestamp(0, UTC)
+        return iter([ObjectInfo(k, len(self._client[(self.bucket, k)]),
+                                self.modified.get((self.bucket, k), epoch)) for k in found])  # fmt: skip
+
+    def _is_not_found(self, exc: Exception) -> bool:
+        return isinstance(exc, KeyError)
 
 
 class MemJSON(ObjectStorageXCom):

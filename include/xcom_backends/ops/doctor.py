@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.keys import prefix_of
 
 STEPS = ("settings", "connection", "client", "bucket", "write probe", "read probe", "delete probe")
 
@@ -50,32 +51,28 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
 
     def bucket() -> str:
         rt = state["rt"]
-        next(iter(rt.store.list(rt.settings.bucket, f"{rt.settings.prefix}/")), None)
-        return f"{rt.uri(rt.settings.prefix)}/ can be listed"
+        next(iter(rt.store.list(prefix_of(rt.settings.prefix))), None)
+        return f"{rt.uri(prefix_of(rt.settings.prefix))} can be listed"
 
     def write() -> str:
         rt = state["rt"]
-        state["key"] = key = (
-            f"{rt.settings.prefix}/_doctor/{uuid.uuid4().hex}.json"
-            if rt.settings.prefix
-            else (f"_doctor/{uuid.uuid4().hex}.json")
-        )
+        state["key"] = key = f"{prefix_of(rt.settings.prefix)}_doctor/{uuid.uuid4().hex}.json"
         state["data"] = data = f'{{"doctor": "{uuid.uuid4().hex}"}}'.encode()
-        rt.store.put(rt.settings.bucket, key, data)
+        rt.store.put(key, data)
         return f"wrote {rt.uri(key)}"
 
     def read() -> str:
         rt = state["rt"]
-        if rt.store.get(rt.settings.bucket, state["key"]) != state["data"]:
+        if rt.store.get(state["key"]) != state["data"]:
             raise RuntimeError("the probe read back differs from what was written")
         return "read back equal"
 
     def delete() -> str:
         rt = state["rt"]
-        rt.store.delete(rt.settings.bucket, [state["key"]])
+        rt.store.delete([state["key"]])
         try:
-            rt.store.get(rt.settings.bucket, state["key"])
-        except KeyError:
+            rt.store.get(state["key"])
+        except FileNotFoundError:
             return "deleted"
         raise RuntimeError(f"{rt.uri(state['key'])} is still there after delete")
 

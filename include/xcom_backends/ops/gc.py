@@ -21,7 +21,7 @@ from include.xcom_backends import dbform
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError
-from include.xcom_backends.keys import XComRow
+from include.xcom_backends.keys import XComRow, prefix_of
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -55,7 +55,7 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
     from sqlalchemy import select
 
     rt = backend.runtime()
-    location = rt.uri(rt.settings.prefix) + "/" if rt.settings.prefix else rt.uri("")
+    location = rt.uri(prefix_of(rt.settings.prefix))
     found = References()
     columns = (XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
                XComModel.value)  # fmt: skip
@@ -79,13 +79,13 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
 def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool,
             now: datetime | None = None, references: References | None = None) -> GCReport:  # fmt: skip
     rt = backend.runtime()
-    prefix = f"{rt.settings.prefix}/" if rt.settings.prefix else ""
+    prefix = prefix_of(rt.settings.prefix)
     cutoff = (now or datetime.now(UTC)) - older_than
     # Objects are listed before the references are read: an object written after the listing is not
     # looked at, and one whose row is committed meanwhile is seen as referenced.
-    objects = list(rt.store.list(rt.settings.bucket, prefix))
+    objects = list(rt.store.list(prefix))
     refs = read_references(backend) if references is None else references
-    report = GCReport(location=rt.uri(rt.settings.prefix), scanned=len(objects), refused=refs.refused)
+    report = GCReport(location=rt.uri(prefix), scanned=len(objects), refused=refs.refused)
     for obj in objects:
         if rt.uri(obj.key) in refs.uris:
             report.referenced += 1
@@ -94,7 +94,7 @@ def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: 
         else:
             report.orphans.append(obj)
     if delete and report.orphans:
-        rt.store.delete(rt.settings.bucket, [o.key for o in report.orphans])
+        rt.store.delete([o.key for o in report.orphans])
         report.deleted = len(report.orphans)
     return report
 
@@ -102,7 +102,7 @@ def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: 
 def describe(report: GCReport, *, delete: bool, older_than: timedelta) -> list[str]:
     hours = older_than.total_seconds() / 3600
     lines = [
-        f"Scanned {report.scanned} objects under {report.location}/",
+        f"Scanned {report.scanned} objects under {report.location}",
         f"  referenced by an XCom row: {report.referenced}",
         f"  unreferenced but younger than {hours:g} h (kept): {report.too_young}",
         f"  orphans: {len(report.orphans)} ({report.orphan_bytes} bytes)",

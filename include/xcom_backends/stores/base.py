@@ -1,12 +1,24 @@
-"""Where bytes go: one small store per cloud, each built on the official client or provider hook."""
+"""Where bytes go: one store per cloud, each implementing only what its SDK does differently.
+
+As in fsspec or Dagster's ``UPathIOManager``: ``ObjectStore`` holds the behaviour every store shares
+(one bucket per store, URIs, argument checks, "no such object" as ``FileNotFoundError``, deleting a
+missing key is not an error) and a subclass implements the primitives: ``_put``, ``_get``,
+``_delete``, ``_list`` and ``_is_not_found``. Timeouts and retries are each SDK's own machinery
+(botocore, google-api-core, azure-core, urllib3), configured from ``[xcom_storage]`` by the
+subclass; the messages a user reads are written once, in the backend.
+
+The contract every store keeps is one test suite (``tests/integration/test_store_contract.py``), run
+against the in-memory store of the unit tests and against the four real local servers.
+"""
 
 from __future__ import annotations
 
 import io
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from include.xcom_backends.settings import XComStorageSettings
 
@@ -57,6 +69,17 @@ def as_bytes(data: Data) -> bytes:
     return data if isinstance(data, bytes) else bytes(data)
 
 
+def hook_on(hook_class: type[Any], connection: Connection) -> type[Any]:
+    """``hook_class`` (a provider hook) working from ``connection`` as given, instead of looking the
+    connection up a second time: the provider still parses it (credentials, endpoints)."""
+
+    class OnGivenConnection(hook_class):  # type: ignore[misc, valid-type]
+        def get_connection(self, conn_id: str) -> Connection:
+            return connection
+
+    return OnGivenConnection
+
+
 @dataclass(frozen=True)
 class ObjectInfo:
     key: str
@@ -64,25 +87,78 @@ class ObjectInfo:
     modified: datetime  # timezone-aware
 
 
-class ObjectStore(Protocol):
-    """A bucket-addressed byte store built from the ``[xcom_storage]`` settings (timeouts, attempts)
-    and the Airflow connection ``settings.conn_id``, looked up once by the caller. Implementations
-    raise the client's own exceptions, except ``get`` which raises ``KeyError`` for a missing
-    object. A failed ``put`` must leave no object behind."""
+class ObjectStore(ABC):
+    """The objects of one bucket (container), through one cloud's SDK client.
 
-    scheme: str
+    Built from the ``[xcom_storage]`` settings (bucket, timeouts, attempts) and the Airflow
+    connection ``settings.conn_id``, which the caller looked up once. ``client`` replaces the client
+    the store would build from the connection (tests inject one). Every method raises the SDK's own
+    exceptions, except that a missing object is ``FileNotFoundError``. A failed ``put`` leaves no
+    object behind."""
+
+    scheme: ClassVar[str]
     endpoint: str
 
-    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None: ...
+    def __init__(self, settings: XComStorageSettings, connection: Connection | None, client: Any = None) -> None:
+        self.bucket = settings.bucket
+        self.endpoint = "(injected client)"
+        self._client = client if client is not None else self._connect(settings, connection)
 
-    def put(self, bucket: str, key: str, data: Data) -> None: ...
+    # --- shared behaviour -----------------------------------------------------------------------
+    def uri(self, key: str) -> str:
+        return f"{self.scheme}://{self.bucket}/{key}"
 
-    def get(self, bucket: str, key: str) -> bytes: ...
+    def put(self, key: str, data: Data) -> None:
+        """Write ``data`` to ``key``, replacing what was there."""
+        self._put(key, data)
 
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
-        """``length`` bytes from offset ``start`` (fewer at the end of the object): one ranged GET."""
-        ...
+    def get(self, key: str) -> bytes:
+        """The whole object."""
+        return self._not_found_as_file_error(key, lambda: self._get(key, 0, None))
 
-    def delete(self, bucket: str, keys: Iterable[str]) -> None: ...
+    def get_range(self, key: str, start: int, length: int) -> bytes:
+        """``length`` (>= 1) bytes from offset ``start`` (fewer at the end of the object), in one request."""
+        if start < 0 or length < 1:
+            raise ValueError(f"A range needs start >= 0 and length >= 1, got start={start}, length={length}")
+        return self._not_found_as_file_error(key, lambda: self._get(key, start, length))
 
-    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]: ...
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete ``keys``; a key that does not exist is not an error."""
+        keys = list(keys)
+        if keys:
+            self._delete(keys)
+
+    def list(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix`` (a plain string prefix, all levels)."""
+        return self._list(prefix)
+
+    def _not_found_as_file_error(self, key: str, call: Any) -> bytes:
+        try:
+            return bytes(call())
+        except Exception as exc:
+            if self._is_not_found(exc):
+                raise FileNotFoundError(f"{self.uri(key)} does not exist") from exc
+            raise
+
+    # --- what each SDK does differently ----------------------------------------------------------
+    @abstractmethod
+    def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
+        """The SDK client for the connection, with the settings' timeouts and retries; sets ``endpoint``."""
+
+    @abstractmethod
+    def _put(self, key: str, data: Data) -> None: ...
+
+    @abstractmethod
+    def _get(self, key: str, start: int, length: int | None) -> bytes | bytearray:
+        """Bytes from ``start``; ``length`` None means to the end."""
+
+    @abstractmethod
+    def _delete(self, keys: list[str]) -> None:
+        """Delete existing keys; ignore missing ones."""
+
+    @abstractmethod
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]: ...
+
+    @abstractmethod
+    def _is_not_found(self, exc: Exception) -> bool:
+        """Whether ``exc`` is the SDK's "no such object" (or "no such key")."""

@@ -8,12 +8,12 @@ Timeouts and retries with backoff are urllib3's, on the client's own pool. Value
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo
+from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo, ObjectStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
@@ -22,14 +22,16 @@ PART_SIZE = 16 * 1024 * 1024
 _EPOCH = datetime.fromtimestamp(0, tz=UTC)
 
 
-class MinIOStore:
+class MinIOStore(ObjectStore):
     scheme = "s3"
 
-    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
+    def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         import certifi
         import urllib3
         from minio import Minio
 
+        if connection is None:
+            raise ValueError("MinIOStore needs an Airflow connection (host, login, password)")
         host = connection.host or ""
         secure = not host.startswith("http://")
         host = host.removeprefix("https://").removeprefix("http://").rstrip("/")
@@ -48,7 +50,7 @@ class MinIOStore:
             cert_reqs="CERT_REQUIRED",
             ca_certs=certifi.where(),
         )
-        self._client = Minio(
+        return Minio(
             host,
             access_key=connection.login,
             secret_key=connection.password,
@@ -57,35 +59,30 @@ class MinIOStore:
             http_client=http,
         )
 
-    def put(self, bucket: str, key: str, data: Data) -> None:
-        self._client.put_object(bucket, key, ByteView(data), len(data), part_size=PART_SIZE)
+    def _put(self, key: str, data: Data) -> None:
+        self._client.put_object(self.bucket, key, ByteView(data), len(data), part_size=PART_SIZE)
 
-    def get(self, bucket: str, key: str) -> bytes:
-        return self.get_range(bucket, key, 0, 0)
-
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
-        """Bytes from ``start``; ``length`` 0 means to the end (minio's own convention)."""
-        from minio.error import S3Error
-
-        try:
-            response = self._client.get_object(bucket, key, offset=start, length=length)
-        except S3Error as exc:
-            if exc.code == "NoSuchKey":
-                raise KeyError(key) from exc
-            raise
+    def _get(self, key: str, start: int, length: int | None) -> bytes:
+        # minio's own convention: length 0 means "to the end".
+        response = self._client.get_object(self.bucket, key, offset=start, length=length or 0)
         try:
             return response.read()
         finally:
             response.close()
             response.release_conn()
 
-    def delete(self, bucket: str, keys: Iterable[str]) -> None:
+    def _delete(self, keys: list[str]) -> None:
         from minio.deleteobjects import DeleteObject
 
-        errors = list(self._client.remove_objects(bucket, [DeleteObject(k) for k in keys]))
+        errors = list(self._client.remove_objects(self.bucket, [DeleteObject(k) for k in keys]))
         if errors:
             raise RuntimeError(f"MinIO refused to delete {len(errors)} objects: {errors[:3]}")
 
-    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        for obj in self._client.list_objects(bucket, prefix=prefix, recursive=True):
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        for obj in self._client.list_objects(self.bucket, prefix=prefix, recursive=True):
             yield ObjectInfo(obj.object_name or "", obj.size or 0, obj.last_modified or _EPOCH)
+
+    def _is_not_found(self, exc: Exception) -> bool:
+        from minio.error import S3Error
+
+        return isinstance(exc, S3Error) and exc.code in ("NoSuchKey", "NoSuchObject")

@@ -7,20 +7,21 @@ boto3 aborts on failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo
+from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo, ObjectStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
 MULTIPART_THRESHOLD = 128 * 1024 * 1024
 MULTIPART_CHUNK = 16 * 1024 * 1024
+_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
 
 
-class S3Store:
+class S3Store(ObjectStore):
     scheme = "s3"
 
     @staticmethod
@@ -39,10 +40,9 @@ class S3Store:
             response_checksum_validation="when_required",
         )
 
-    def __init__(self, settings: XComStorageSettings, connection: Connection) -> None:
+    def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
         from airflow.sdk import conf
-        from boto3.s3.transfer import TransferConfig
 
         # The provider's connection wrapper reads keys, profile, region, endpoint, verify, role and
         # config_kwargs from the connection, exactly as S3Hook does; our timeouts and retries go on top.
@@ -62,47 +62,49 @@ class S3Store:
             import boto3
 
             session = boto3.session.Session(**wrapper.session_kwargs)
-        self._client = session.client(
+        client = session.client(
             "s3",
             endpoint_url=wrapper.get_service_endpoint_url("s3"),
             config=config,
             verify=wrapper.verify,
         )
-        self._transfer = TransferConfig(
+        self.endpoint = client.meta.endpoint_url
+        return client
+
+    def _transfer(self) -> Any:
+        from boto3.s3.transfer import TransferConfig
+
+        return TransferConfig(
             multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
         )
-        self.endpoint = self._client.meta.endpoint_url
 
-    def put(self, bucket: str, key: str, data: Data) -> None:
+    def _put(self, key: str, data: Data) -> None:
         if len(data) < MULTIPART_THRESHOLD:
-            self._client.put_object(Bucket=bucket, Key=key, Body=ByteView(data))
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=ByteView(data))
         else:
-            self._client.upload_fileobj(ByteView(data), bucket, key, Config=self._transfer)
+            self._client.upload_fileobj(ByteView(data), self.bucket, key, Config=self._transfer())
 
-    def get(self, bucket: str, key: str) -> bytes:
-        try:
-            return self._client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except self._client.exceptions.NoSuchKey as exc:
-            raise KeyError(key) from exc
-
-    def get_range(self, bucket: str, key: str, start: int, length: int) -> bytes:
-        try:
-            response = self._client.get_object(Bucket=bucket, Key=key, Range=f"bytes={start}-{start + length - 1}")
-        except self._client.exceptions.NoSuchKey as exc:
-            raise KeyError(key) from exc
+    def _get(self, key: str, start: int, length: int | None) -> bytes:
+        if start == 0 and length is None:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+        else:
+            end = "" if length is None else start + length - 1
+            response = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
         return response["Body"].read()
 
-    def delete(self, bucket: str, keys: Iterable[str]) -> None:
-        batch = [{"Key": k} for k in keys]
-        for i in range(0, len(batch), 1000):
-            response = self._client.delete_objects(
-                Bucket=bucket, Delete={"Objects": batch[i : i + 1000], "Quiet": True}
-            )
+    def _delete(self, keys: list[str]) -> None:
+        for i in range(0, len(keys), 1000):
+            batch = [{"Key": k} for k in keys[i : i + 1000]]
+            response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
             if response.get("Errors"):
                 raise RuntimeError(f"S3 refused to delete {len(response['Errors'])} objects: {response['Errors'][:3]}")
 
-    def list(self, bucket: str, prefix: str) -> Iterator[ObjectInfo]:
-        pages = self._client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-        for page in pages:
+    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
+        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
+
+    def _is_not_found(self, exc: Exception) -> bool:
+        from botocore.exceptions import ClientError
+
+        return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _NOT_FOUND

@@ -169,13 +169,12 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
             continue
         row = XComRow.of(dag_id=r.dag_id, run_id=r.run_id, task_id=r.task_id, map_index=r.map_index, key=r.key)
         link = _ti_link(r.dag_id, r.run_id, r.task_id, r.map_index)
-        item: dict[str, Any] = {"row": row, "link": link, "timestamp": r.timestamp, "uri": str(value["uri"]),
-                                "format": "?", "size": None}  # fmt: skip
+        item: dict[str, Any] = {"row": row, "link": link, "timestamp": r.timestamp}
         try:
             ref = Reference.from_json(value)
-            item.update(format=ref.format, size=ref.size, problem=_refusal(backend, row, ref))
+            item.update(uri=ref.uri, format=ref.format, size=ref.size, problem=_refusal(backend, row, ref))
         except XComReferenceError as exc:
-            item["problem"] = str(exc)
+            item.update(uri="(malformed)", format="?", size=None, problem=str(exc))
         items.append(item)
         if len(items) == RECENT_SHOWN:
             break

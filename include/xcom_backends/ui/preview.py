@@ -52,9 +52,9 @@ class RangeReader(SeekableReader):
     """A read-only, seekable file over one stored object: every read is one ranged GET, except for
     objects up to ``WHOLE_OBJECT_MAX`` bytes, which are fetched whole by the first read."""
 
-    def __init__(self, store: ObjectStore, bucket: str, key: str, size: int) -> None:
+    def __init__(self, store: ObjectStore, key: str, size: int) -> None:
         super().__init__(size)
-        self._store, self._bucket, self._key = store, bucket, key
+        self._store, self._key = store, key
         self._whole: bytes | None = None
         self.bytes_read = 0
 
@@ -75,9 +75,9 @@ class RangeReader(SeekableReader):
 
     def _fetch(self, start: int, length: int) -> bytes:
         try:
-            data = self._store.get_range(self._bucket, self._key, start, length)
-        except KeyError:  # the stores' "no such object"
-            raise XComObjectMissingError(self._key) from None
+            data = self._store.get_range(self._key, start, length)
+        except FileNotFoundError as exc:
+            raise XComObjectMissingError(str(exc)) from None
         self.bytes_read += len(data)
         return data
 
@@ -144,7 +144,7 @@ def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Referenc
     try:
         object_key = backend.object_key_for(ref, row)
         rt = backend.runtime()
-        reader = RangeReader(rt.store, rt.settings.bucket, object_key, ref.size)
+        reader = RangeReader(rt.store, object_key, ref.size)
         if ref.format == "parquet":
             preview_parquet(preview, reader)
         elif ref.format == "csv":
