@@ -25,8 +25,8 @@ from bench.report import write_report
 from bench.workloads import ALL, FRAME_ROWS
 from localdev import config, servers
 from localdev.airflow_env import read_dotenv
+from localdev.config import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 MEMORY_RUNS = 3
 SLOW_S = 5.0
 QUICK = ("frame_10k", "frame_100k", "json_small", "json_1mb")
@@ -70,12 +70,11 @@ def create_bucket(s3: Any) -> None:
 
 class Bench:
     def __init__(self, s3_endpoint: str, work: Path) -> None:
-        import boto3
+        from localdev.buckets import s3_client
 
         self.work = work
         self.env = worker_env(s3_endpoint, work / "airflow")
-        self.s3 = boto3.client("s3", endpoint_url=s3_endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-                               aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+        self.s3 = s3_client(s3_endpoint)
 
     def worker(self, mode: str, approach: str, *args: str) -> dict[str, Any]:
         argv = [sys.executable, "-m", "bench.worker", mode, approach, *args, "--db", str(self.work / "metadata.sqlite")]

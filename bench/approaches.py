@@ -22,19 +22,13 @@ import io
 import json
 import os
 import uuid
-from dataclasses import dataclass
 from typing import Any
+
+from localdev.inprocess import Result
 
 BUCKET = "airflow-xcom"
 CONN_ID = "s3_xcom_backend_conn"
 PREFIX = "bench"
-
-
-@dataclass
-class Result:
-    """What Airflow hands to ``deserialize_value``: an object with ``.value``."""
-
-    value: Any
 
 
 def is_frame(workload: str) -> bool:

@@ -24,8 +24,10 @@ from bench.__main__ import create_bucket, worker_env
 from bench.approaches import BUCKET
 from localdev import airflow_api as api
 from localdev import config, servers
+from localdev.airflow_env import api_server_env
+from localdev.buckets import s3_client
+from localdev.config import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DAG = "xcom_at_scale"
 BACKENDS = {
@@ -93,10 +95,7 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
             "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{name}",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            **api_server_env(port),
             "XCOM_BENCH_TASKS": str(tasks),
             "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
         }
@@ -114,16 +113,8 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
     try:
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         tok = api.token(port, password)
-        deadline = time.monotonic() + 300
-        while True:  # the DAG processor parses the DAG folder
-            try:
-                api.call(port, f"/api/v2/dags/{DAG}", tok)
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(2)
-        api.call(port, f"/api/v2/dags/{DAG}", tok, body={"is_paused": False}, method="PATCH")
+        api.wait_for_dag(port, tok, DAG, timeout=300)
+        api.unpause(port, tok, DAG)
         started = time.monotonic()
         run_id = api.call(port, f"/api/v2/dags/{DAG}/dagRuns", tok, body={"logical_date": None})["dag_run_id"]
         state = api.wait_for_run(port, tok, DAG, run_id, timeout=7200)
@@ -190,7 +181,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    import boto3
 
     results = []
     with tempfile.TemporaryDirectory(prefix="xcom-scale-") as tmp:
@@ -204,8 +194,7 @@ def main() -> None:
         seaweed.start()
         try:
             endpoint = f"http://127.0.0.1:{s3_port}"
-            s3 = boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-                              aws_secret_access_key=config.DEV_S3_SECRET_KEY, region_name="us-east-1")  # fmt: skip
+            s3 = s3_client(endpoint)
             create_bucket(s3)
             for name in args.backends:
                 print(f"  {name}: {args.tasks} mapped tasks + 1 reader through {BACKENDS[name]} ...", flush=True)

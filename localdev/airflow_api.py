@@ -32,3 +32,20 @@ def wait_for_run(port: int, tok: str, dag_id: str, run_id: str, timeout: float =
             return state
         time.sleep(2)
     raise TimeoutError(f"{dag_id} run {run_id} still {state} after {timeout:.0f}s")
+
+
+def wait_for_dag(port: int, tok: str, dag_id: str, timeout: float = 120) -> None:
+    """Until the DAG processor has parsed ``dag_id`` and the API knows it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            call(port, f"/api/v2/dags/{dag_id}", tok)
+            return
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+
+
+def unpause(port: int, tok: str, dag_id: str) -> None:
+    call(port, f"/api/v2/dags/{dag_id}", tok, body={"is_paused": False}, method="PATCH")

@@ -25,6 +25,16 @@ def read_dotenv(path: Path) -> dict[str, str]:
     return values
 
 
+def api_server_env(port: int) -> dict[str, str]:
+    """Airflow's API server on 127.0.0.1:``port``, and the task processes pointed at it."""
+    return {
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+    }
+
+
 def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"]) -> dict[str, str]:
     home = state / "airflow"
     home.mkdir(parents=True, exist_ok=True)
@@ -37,10 +47,7 @@ def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"])
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(config.REPO / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             "AIRFLOW__CORE__PARALLELISM": env.get("AIRFLOW__CORE__PARALLELISM", "4"),
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(api_port),
-            "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{api_port}",
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+            **api_server_env(api_port),
             "PYTHONPATH": os.pathsep.join(filter(None, [str(config.REPO), env.get("PYTHONPATH")])),
             "PATH": os.pathsep.join([str(config.PYTHON.parent), env.get("PATH", "")]),
         }

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from localdev import config
 
 
 def create_buckets(endpoints: dict[str, str], bucket: str = config.BUCKET) -> None:
-    import boto3
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
     from botocore.exceptions import ClientError
@@ -14,13 +15,7 @@ def create_buckets(endpoints: dict[str, str], bucket: str = config.BUCKET) -> No
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    s3 = boto3.client(
-        "s3",
-        endpoint_url=endpoints["s3"],
-        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-        aws_secret_access_key=config.DEV_S3_SECRET_KEY,
-        region_name="us-east-1",
-    )
+    s3 = s3_client(endpoints["s3"])
     try:
         s3.create_bucket(Bucket=bucket)
     except ClientError as exc:
@@ -38,6 +33,15 @@ def create_buckets(endpoints: dict[str, str], bucket: str = config.BUCKET) -> No
         azure.create_container(bucket)
     except ResourceExistsError:
         pass
+
+
+def s3_client(endpoint: str) -> Any:
+    """A plain boto3 client on the local S3 server, with the local development credentials."""
+    import boto3
+
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+                        aws_secret_access_key=config.DEV_S3_SECRET_KEY)  # fmt: skip
 
 
 def azure_connection_string(blob_endpoint: str) -> str:

@@ -7,7 +7,6 @@ environment: ``python -m localdev.show [DAG_ID ...]`` (latest run of each DAG; a
 from __future__ import annotations
 
 import json
-import os
 import sys
 from typing import Any
 
@@ -57,15 +56,13 @@ def xcom_rows(dag_ids: list[str]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    from airflow.sdk.module_loading import import_string
-
     from include.xcom_backends import dbform
-    from include.xcom_backends.backend import ObjectStorageXCom
+    from include.xcom_backends.backend import configured_backend
     from include.xcom_backends.errors import XComReferenceError
     from include.xcom_backends.keys import prefix_of
 
     dag_ids = sys.argv[1:]
-    backend_path = os.environ.get("AIRFLOW__CORE__XCOM_BACKEND", "")
+    backend_path, backend = configured_backend()
     rows = xcom_rows(dag_ids)
     print(f"\nXCom rows in the metadata database ({len(rows)}):")
     referenced: set[str] = set()
@@ -82,9 +79,8 @@ def main() -> None:
                 shown = f"inline: {r['value']!r}"[:100]
         print(f"  {r['dag_id']}.{r['task_id']}[{r['map_index']}] {r['key']}: {r['db_bytes']} B in DB -> {shown}")
 
-    backend = import_string(backend_path) if backend_path else None
-    if not (isinstance(backend, type) and issubclass(backend, ObjectStorageXCom)):
-        print(f"\nActive backend {backend_path or 'BaseXCom'} keeps values in the database; no bucket to list.")
+    if backend is None:
+        print(f"\nActive backend {backend_path} keeps values in the database; no bucket to list.")
         return
     rt = backend.runtime()
     prefix = prefix_of(rt.settings.prefix)

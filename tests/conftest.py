@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from localdev.config import REPO
+
 _SESSION_TMP = Path(tempfile.mkdtemp(prefix="xcom-tests-"))
 # Before anything imports airflow: never touch ~/airflow from the test process.
 os.environ["AIRFLOW_HOME"] = str(_SESSION_TMP / "unit-airflow-home")
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
-sys.path.insert(0, str(REPO))
 
 
 @dataclass
@@ -106,17 +106,9 @@ def airflow_session(local_stores: Any) -> AirflowSession:
 @pytest.fixture(scope="session")
 def s3_client(local_stores: Any) -> Any:
     """An independent boto3 client on the local S3 server, to check what the backends stored."""
-    import boto3
+    from localdev.buckets import s3_client
 
-    from localdev import config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=local_stores.endpoints["s3"],
-        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-        aws_secret_access_key=config.DEV_S3_SECRET_KEY,
-        region_name="us-east-1",
-    )
+    return s3_client(local_stores.endpoints["s3"])
 
 
 @dataclass
@@ -126,13 +118,9 @@ class BucketReader:
     stores: Any
 
     def _s3(self) -> Any:
-        import boto3
+        from localdev.buckets import s3_client
 
-        from localdev import config
-
-        return boto3.client("s3", endpoint_url=self.stores.endpoints["s3"], region_name="us-east-1",
-                            aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-                            aws_secret_access_key=config.DEV_S3_SECRET_KEY)  # fmt: skip
+        return s3_client(self.stores.endpoints["s3"])
 
     def _gcs_bucket(self) -> Any:
         from google.auth.credentials import AnonymousCredentials

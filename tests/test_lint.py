@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from localdev.config import REPO
+
 RUFF = Path(sys.executable).parent / "ruff"
 
 

@@ -308,6 +308,20 @@ def _identity_of(xcom: Any) -> XComRow | None:
     return XComRow.of(map_index=xcom.map_index, **ids)
 
 
+def configured_backend(path: str | None = None) -> tuple[str, type[ObjectStorageXCom] | None]:
+    """The class path that ``[core] xcom_backend`` names (or ``path``), and that class if it is one of
+    this project's backends (None for any other, such as Airflow's database backend)."""
+    from airflow.sdk.configuration import conf
+    from airflow.sdk.module_loading import import_string
+
+    path = path or str(conf.get("core", "xcom_backend", fallback="airflow.sdk.bases.xcom.BaseXCom"))
+    try:
+        cls = import_string(path)
+    except Exception:
+        return path, None
+    return path, cls if isinstance(cls, type) and issubclass(cls, ObjectStorageXCom) else None
+
+
 _OVERLAP_MIN = 1024 * 1024  # below this, hashing in a second thread costs more than it saves
 
 

@@ -61,14 +61,8 @@ def test_200_mapped_pushes_then_purge_is_isolated(
     import time
 
     port, tok = scheduler
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # wait for the DAG processor to parse the test DAGs
-        try:
-            api.call(port, f"/api/v2/dags/{DAG}", tok)
-            break
-        except Exception:
-            time.sleep(2)
-    api.call(port, f"/api/v2/dags/{DAG}", tok, body={"is_paused": False}, method="PATCH")
+    api.wait_for_dag(port, tok, DAG)
+    api.unpause(port, tok, DAG)
 
     started = time.monotonic()
     run_a, run_b = trigger(port, tok, 200), trigger(port, tok, 10)

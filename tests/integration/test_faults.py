@@ -26,7 +26,8 @@ from include.xcom_backends.errors import (
     XComStorageConfigError,
     XComStorageError,
 )
-from localdev import config, servers
+from localdev import config, inprocess, servers
+from localdev.inprocess import Result, Row
 from localdev.settings_loader import connection_env
 from tests.conftest import BucketReader
 from tests.integration.netfaults import black_hole, proxy
@@ -115,38 +116,21 @@ class Harness:
         return self.reader.list(self.cloud, self.prefix + "/")
 
 
-@dataclass
-class Result:
-    value: Any
-
-
-@dataclass
-class Row:
-    """An XCom row as Airflow's XCom model has it: the identity purge needs, and the stored value."""
-
-    value: Any
-    dag_id: str
-    run_id: str
-    task_id: str
-    map_index: int
-    key: str
+IDS = {"key": "return_value", "task_id": "t", "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
 
 
 def push(backend: type[ObjectStorageXCom], value: Any, task_id: str = "t", **ids: Any) -> dict[str, Any]:
-    args = {"key": "return_value", "task_id": task_id, "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
-    return json.loads(json.dumps(backend.serialize_value(value, **{**args, **ids})))
+    return inprocess.push(backend, value, {**IDS, "task_id": task_id, **ids})
 
 
 def row(task_id: str = "t", **ids: Any) -> Any:
     """The identity of the row ``push(..., task_id, **ids)`` writes."""
     from include.xcom_backends.keys import XComRow
 
-    args = {"key": "return_value", "task_id": task_id, "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
-    return XComRow.of(**{**args, **ids})
+    return XComRow.of(**{**IDS, "task_id": task_id, **ids})
 
 
-def pull(backend: type[ObjectStorageXCom], ref: Any) -> Any:
-    return backend.deserialize_value(Result(ref))
+pull = inprocess.pull
 
 
 def assert_no_secrets(text: str) -> None:
@@ -329,8 +313,7 @@ def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harn
     from include.xcom_backends.ui.preview import preview_xcom
 
     backend = harness.backend()
-    mine_ids = {"key": "return_value", "task_id": "t", "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
-    mine = XComRow.of(**mine_ids)
+    mine = XComRow.of(**IDS)
     push(backend, "mine")
     victims = {name: push(backend, {"secret": name}, **other) for name, other in OTHER_ROWS.items()}
     before = harness.objects()
@@ -339,8 +322,8 @@ def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harn
         p = preview_xcom(backend, mine, victim)
         assert p.error and "not under that row's own location" in p.error and p.text is None, name
         with pytest.raises(XComReferenceError, match="not under that row's own location"):
-            backend.purge(Row(victim, **mine_ids))
-        rightful = XComRow.of(**{**mine_ids, **OTHER_ROWS[name]})
+            backend.purge(Row(victim, **IDS))
+        rightful = XComRow.of(**{**IDS, **OTHER_ROWS[name]})
         assert preview_xcom(backend, rightful, victim).text == f'{{\n  "secret": "{name}"\n}}'
     assert harness.objects() == before
     for name, victim in victims.items():

@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 
 from localdev.airflow_api import call as api
+from localdev.airflow_api import unpause
+from localdev.config import REPO
 from localdev.servers import free_port
 
 pytestmark = pytest.mark.integration
-REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium")
 # Headless Chromium as root in a closed network (see README, Troubleshooting).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
@@ -180,19 +181,15 @@ def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: L
     other DAG's object being deleted."""
     import time
 
-    import boto3
-
     from localdev import config
+    from localdev.buckets import s3_client
 
     port, token = local_run.ports["airflow"], local_run.token()
     runs = f"/api/v2/dags/{POKEMON}/dagRuns"
     (pokemon_run,) = api(port, runs, token)["dag_runs"]
     pokemon_ti = f"{runs}/{urllib.parse.quote(pokemon_run['dag_run_id'], safe='')}/taskInstances"
     victim = api(port, f"{pokemon_ti}/calculate_xp_per_height/xcomEntries/return_value", token)["value"]
-    s3 = boto3.client(
-        "s3", endpoint_url=f"http://127.0.0.1:{local_run.ports['s3']}", region_name="us-east-1",
-        aws_access_key_id=config.DEV_S3_ACCESS_KEY, aws_secret_access_key=config.DEV_S3_SECRET_KEY,
-    )  # fmt: skip
+    s3 = s3_client(f"http://127.0.0.1:{local_run.ports['s3']}")
     victim_key = victim["uri"].split("/", 3)[3]
     victim_bytes = s3.get_object(Bucket=config.BUCKET, Key=victim_key)["Body"].read()
 
@@ -220,7 +217,7 @@ def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: L
     assert "Refused: XCom row" in crafted_line and "Refused" not in index.replace(crafted_line, "")
 
     # Clear the task; the scheduler re-runs it, Airflow clears its XComs and calls our purge per key.
-    api(port, "/api/v2/dags/simple_xcom_dag", token, body={"is_paused": False}, method="PATCH")
+    unpause(port, token, "simple_xcom_dag")
     clear = {"dry_run": False, "only_failed": False, "dag_run_id": run_id, "task_ids": ["pick_a_random_number"]}
     api(port, "/api/v2/dags/simple_xcom_dag/clearTaskInstances", token, body=clear)
     deadline, state, try_number = time.monotonic() + 240, "?", 0

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -13,6 +11,8 @@ import pytest
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.keys import XComRow
 from include.xcom_backends.stores.base import Data, ObjectInfo, ObjectStore
+from localdev import inprocess
+from localdev.inprocess import Row
 
 
 class MemoryStore(ObjectStore):
@@ -63,17 +63,13 @@ class MemPandas(MemJSON):
     encodes_pandas = True
 
 
-@dataclass
-class Result:
-    value: Any
-
-
 @pytest.fixture
 def mem_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AIRFLOW_CONN_MEM_CONN", "generic://")
     for name in ("BUCKET", "PREFIX", "THRESHOLD_BYTES", "DATAFRAME_FORMAT", "CONN_ID"):
         monkeypatch.delenv(f"AIRFLOW__XCOM_STORAGE__{name}", raising=False)
     MemoryStore.objects.clear()
+    MemoryStore.modified.clear()
     MemoryStore.calls.clear()
     ObjectStorageXCom.reset()
     yield
@@ -84,8 +80,7 @@ IDS = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map
 
 
 def push(backend: type[ObjectStorageXCom], value: Any, **kw: Any) -> Any:
-    stored = backend.serialize_value(value, **{**IDS, **kw})
-    return json.loads(json.dumps(stored))  # what the API server keeps (JSON column)
+    return inprocess.push(backend, value, {**IDS, **kw})
 
 
 def row(**kw: Any) -> XComRow:
@@ -93,13 +88,6 @@ def row(**kw: Any) -> XComRow:
     return XComRow.of(**{**IDS, **kw})
 
 
-@dataclass
-class Row:
-    """An XCom row as Airflow's XCom model has it: identity and stored value."""
-
-    value: Any
-    dag_id: str = "d"
-    run_id: str = "r"
-    task_id: str = "t"
-    map_index: int = -1
-    key: str = "return_value"
+def stored_row(value: Any, **kw: Any) -> Row:
+    """The XCom row ``push(..., **kw)`` writes, holding ``value``."""
+    return Row(value, **{**IDS, **kw})

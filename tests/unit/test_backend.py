@@ -10,7 +10,8 @@ import pytest
 
 from include.xcom_backends.dbform import MARKER, is_reference
 from include.xcom_backends.errors import XComIntegrityError, XComObjectMissingError, XComReferenceError
-from tests.unit.memory import MemJSON, MemoryStore, MemPandas, Result, Row, push
+from localdev.inprocess import Result
+from tests.unit.memory import MemJSON, MemoryStore, MemPandas, push, stored_row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")
 
@@ -100,7 +101,7 @@ def test_crafted_reference_outside_bucket_and_prefix_is_refused(uri: str) -> Non
 def test_purge_deletes_the_object() -> None:
     ref = push(MemJSON, [1])
     assert len(MemoryStore.objects) == 1
-    MemJSON.purge(Row(ref))
+    MemJSON.purge(stored_row(ref))
     assert MemoryStore.objects == {}
     MemJSON.purge(Result({"plain": "value"}))  # not ours: nothing to do
 

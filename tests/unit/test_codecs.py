@@ -4,29 +4,12 @@ import io
 import json
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from include.xcom_backends.codecs import CSVCodec, JSONCodec, ParquetCodec, codec_for_format
-
-
-def mixed_frame() -> pd.DataFrame:
-    df = pd.DataFrame(
-        {
-            "int": np.arange(5, dtype="int64"),
-            "float": [1.5, np.nan, 2.0, -3.25, 1e300],
-            "bool": [True, False, True, False, True],
-            "string": pd.Series(["a", "ü", None, "日本", ""], dtype="string"),
-            "ts": pd.date_range("2024-03-30 23:00", periods=5, freq="h", tz="Europe/Berlin"),
-            "cat": pd.Categorical(["x", "y", "x", "z", "y"]),
-            "nullable": pd.array([1, None, 3, None, 5], dtype="Int64"),
-        },
-        index=pd.Index([10, 20, 30, 40, 50], name="row_id"),
-    )
-    df.columns.name = "fields"
-    return df
+from tests.frames import mixed_frame
 
 
 @pytest.mark.parametrize(
@@ -61,7 +44,7 @@ def test_json_refusal_points_to_pandas_backend() -> None:
 
 @pytest.mark.parametrize("compression", ["snappy", "zstd", "gzip", "none"])
 def test_parquet_roundtrip_keeps_every_dtype_and_index(compression: str) -> None:
-    df = mixed_frame()
+    df = mixed_frame(5)
     codec = ParquetCodec(compression)
     encoded = codec.encode(df)
     assert encoded.extension == "parquet"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from localdev.config import REPO
 
 
 def test_task_processes_do_not_import_the_web_app() -> None:

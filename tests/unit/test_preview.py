@@ -4,29 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from include.xcom_backends.ui import preview
 from include.xcom_backends.ui.preview import preview_xcom
+from tests.frames import mixed_frame
 from tests.unit.memory import MemJSON, MemoryStore, MemPandas, push, row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")
-
-
-def mixed_frame(n: int) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    return pd.DataFrame(
-        {
-            "i": np.arange(n),
-            "f": rng.random(n),
-            "s": [f"name {i % 1000}" for i in range(n)],
-            "t": pd.date_range("2024-03-30", periods=n, freq="s", tz="Europe/Berlin"),
-            "c": pd.Categorical(rng.choice(["a", "b", "c"], n)),
-            "n": pd.array([1, None] * (n // 2), dtype="Int64"),
-        }
-    )
 
 
 def test_large_parquet_preview_reads_a_fraction_of_the_object() -> None:
@@ -36,10 +22,11 @@ def test_large_parquet_preview_reads_a_fraction_of_the_object() -> None:
     p = preview_xcom(MemPandas, row(), ref)
     assert p.error is None and p.where == "object storage" and p.uri == ref["uri"] and p.size == ref["size"]
     assert p.total_rows == 1_000_000 and p.truncated
-    assert [name for name, _ in p.columns] == ["(index)", "i", "f", "s", "t", "c", "n"]
-    assert dict(p.columns)["t"] == "datetime64[us, Europe/Berlin]" and dict(p.columns)["c"] == "category"
+    assert [name for name, _ in p.columns] == ["row_id", "int", "float", "bool", "string", "ts", "cat", "nullable"]
+    assert dict(p.columns)["ts"] == "datetime64[us, Europe/Berlin]" and dict(p.columns)["cat"] == "category"
     assert len(p.rows) == preview.MAX_ROWS
-    assert p.rows[1] == ["1", "1", str(df.f[1]), "name 1", "2024-03-30 00:00:01+01:00", df.c[1], "<NA>"]
+    assert p.rows[1] == ["10", "1", "nan", "False", "ü", "2024-03-31 01:58:00+01:00", "y", "1"]
+    assert p.rows[5][-1] == "<NA>" and p.rows[2][4] == "<NA>"
     assert 0 < p.bytes_read < ref["size"] / 4, (p.bytes_read, ref["size"])
     assert set(MemoryStore.calls) == {"get_range"}
 

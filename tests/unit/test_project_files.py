@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib
 import re
-from pathlib import Path
 
 import yaml
 
@@ -12,8 +11,8 @@ import include.xcom_backends as backends
 from include.xcom_backends.backend import ObjectStorageXCom
 from localdev import config
 from localdev.airflow_env import read_dotenv
+from localdev.config import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 BACKEND_LINE = re.compile(r"^(#\s*)?AIRFLOW__CORE__XCOM_BACKEND=(\S+)$")
 
 

@@ -15,7 +15,8 @@ import pytest
 from include.xcom_backends.errors import XComReferenceError
 from include.xcom_backends.ui import preview
 from include.xcom_backends.ui.preview import preview_xcom
-from tests.unit.memory import IDS, MemJSON, MemoryStore, MemPandas, Result, Row, push, row
+from localdev.inprocess import Result
+from tests.unit.memory import IDS, MemJSON, MemoryStore, MemPandas, push, row, stored_row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")
 
@@ -85,7 +86,7 @@ def test_crafted_reference_is_refused_for_pull_preview_and_purge(supervisor: Sup
         MemJSON.delete(**IDS)
     assert supervisor.deleted == []  # the row stays, so the refusal is seen (README, Security)
     with pytest.raises(XComReferenceError):
-        MemJSON.purge(Row(crafted))
+        MemJSON.purge(stored_row(crafted))
 
     assert MemoryStore.objects == objects, "nothing may be deleted"
     assert "delete" not in MemoryStore.calls

@@ -13,9 +13,8 @@ from include.xcom_backends import (
     S3JSONXComBackend,
 )
 from localdev import config
+from localdev.config import REPO
 from localdev.settings_loader import SettingsError, parse_settings
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_project_settings_seed_every_connection_the_project_uses() -> None:

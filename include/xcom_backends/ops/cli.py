@@ -9,19 +9,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Any
 
 
-def backend_class(path: str | None) -> type:
-    from airflow.sdk.module_loading import import_string
+def backend_class(path: str | None) -> type[Any]:
+    from include.xcom_backends.backend import configured_backend
 
-    from include.xcom_backends.backend import ObjectStorageXCom
-
-    path = path or os.environ.get("AIRFLOW__CORE__XCOM_BACKEND") or ""
-    if not path:
-        sys.exit("No backend: set AIRFLOW__CORE__XCOM_BACKEND (see .env) or pass --backend.")
-    cls = import_string(path)
-    if not (isinstance(cls, type) and issubclass(cls, ObjectStorageXCom)):
-        sys.exit(f"{path} is not one of this project's object-storage XCom backends.")
+    path, cls = configured_backend(path)
+    if cls is None:
+        sys.exit(f"{path} is not one of this project's object-storage XCom backends: set "
+                 "AIRFLOW__CORE__XCOM_BACKEND (see .env) or pass --backend.")  # fmt: skip
     return cls
 
 

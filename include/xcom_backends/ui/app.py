@@ -24,6 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from sqlalchemy import select
 
 from include.xcom_backends import dbform
+from include.xcom_backends.backend import ObjectStorageXCom, configured_backend
 from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError, XComStorageError
 from include.xcom_backends.keys import XComRow
@@ -49,22 +50,10 @@ def _human_size(n: int) -> str:
     return f"{n} B"
 
 
-def _active_backend() -> tuple[type[Any] | None, str]:
-    from airflow.configuration import conf
-
-    path = conf.get("core", "xcom_backend", fallback="airflow.sdk.bases.xcom.BaseXCom")
-    try:
-        return conf.getimport("core", "xcom_backend"), path
-    except Exception:
-        return None, path
-
-
-def _refusal(backend: type[Any] | None, row: XComRow, ref: Reference) -> str | None:
+def _refusal(backend: type[ObjectStorageXCom] | None, row: XComRow, ref: Reference) -> str | None:
     """Why ``ref``, read from ``row``, would not be followed (it is not under the row's own location),
     or None. Nothing is read from storage."""
-    from include.xcom_backends.backend import ObjectStorageXCom
-
-    if backend is None or not issubclass(backend, ObjectStorageXCom):
+    if backend is None:
         return None
     try:
         backend.object_key_for(ref, row)
@@ -123,7 +112,7 @@ def task_instance_xcoms(
         .where(XComModel.map_index == index)
         .order_by(XComModel.key)
     ).all()
-    backend, backend_path = _active_backend()
+    backend_path, backend = configured_backend()
     previews = [
         preview_xcom(backend, XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index, key=key),
                      stored_value(value))
@@ -161,7 +150,7 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
         .order_by(XComModel.timestamp.desc())
         .limit(RECENT_SCAN)
     ).all()
-    backend, backend_path = _active_backend()
+    backend_path, backend = configured_backend()
     items = []
     for r in rows:
         value = stored_value(r.value)

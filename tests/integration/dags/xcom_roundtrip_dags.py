@@ -23,24 +23,9 @@ JSON_VALUE: dict[str, Any] = {
 
 
 def mixed_frame() -> Any:
-    import numpy as np
-    import pandas as pd
+    from tests.frames import mixed_frame
 
-    n = 1000
-    df = pd.DataFrame(
-        {
-            "int": np.arange(n, dtype="int64"),
-            "float": np.linspace(0, 1, n),
-            "bool": np.arange(n) % 2 == 0,
-            "string": pd.array([f"s{i}" if i % 7 else None for i in range(n)], dtype="string"),
-            "ts": pd.date_range("2024-03-31 00:00", periods=n, freq="min", tz="Europe/Berlin"),
-            "cat": pd.Categorical(np.array(["a", "b", "c"])[np.arange(n) % 3]),
-            "nullable": pd.array([i if i % 5 else None for i in range(n)], dtype="Int64"),
-        },
-        index=pd.Index(np.arange(n) * 10, name="row_id"),
-    )
-    df.columns.name = "fields"
-    return df
+    return mixed_frame(1000)
 
 
 def roundtrip_dag(dag_id: str, with_pandas: bool) -> None:
