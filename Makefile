@@ -46,8 +46,8 @@ postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing
 bench-scale: install postgres  ## 500 mapped tasks on PostgreSQL + LocalExecutor, ours vs the database backend (~20 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
-lint: install  ## ruff lint and format check
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check .
+lint: install  ## ruff lint and format check, mypy type check
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 format: install  ## ruff format and autofix
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -27,7 +28,7 @@ def wait_for_run(port: int, tok: str, dag_id: str, run_id: str, timeout: float =
     deadline = time.monotonic() + timeout
     state = "?"
     while time.monotonic() < deadline:
-        state = call(port, f"/api/v2/dags/{dag_id}/dagRuns/{urllib.request.quote(run_id, safe='')}", tok)["state"]
+        state = call(port, f"/api/v2/dags/{dag_id}/dagRuns/{urllib.parse.quote(run_id, safe='')}", tok)["state"]
         if state in ("success", "failed"):
             return state
         time.sleep(2)

@@ -10,7 +10,7 @@ app and its imports (about 1.4 s) are loaded by the API server on the first requ
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 from airflow.plugins_manager import AirflowPlugin
 
@@ -33,10 +33,10 @@ class LazyXComStorageApp:
 
 class XComStoragePlugin(AirflowPlugin):
     name = "xcom_storage"
-    fastapi_apps: ClassVar[list[dict[str, Any]]] = [
+    fastapi_apps: list[dict[str, Any]] = [  # noqa: RUF012 (AirflowPlugin declares these as instance attributes)
         {"app": LazyXComStorageApp(), "url_prefix": URL_PREFIX, "name": "XCom storage"}
     ]
-    external_views: ClassVar[list[dict[str, Any]]] = [
+    external_views: list[dict[str, Any]] = [  # noqa: RUF012
         {
             "name": "Stored XComs",
             "href": URL_PREFIX.lstrip("/")

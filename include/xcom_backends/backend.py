@@ -128,7 +128,7 @@ class ObjectStorageXCom(BaseXCom):
 
     # --- push ------------------------------------------------------------------------------
     @classmethod
-    def serialize_value(  # type: ignore[override]
+    def serialize_value(
         cls,
         value: Any,
         *,
@@ -163,7 +163,7 @@ class ObjectStorageXCom(BaseXCom):
     # The task SDK hands deserialize_value only the stored value. These overrides tell it which row
     # the value comes from, as far as the request pins it down (XComRow: None = any).
     @classmethod
-    def get_one(  # type: ignore[override]
+    def get_one(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
         include_prior_dates: bool = False,
     ) -> Any:  # fmt: skip
@@ -173,7 +173,7 @@ class ObjectStorageXCom(BaseXCom):
                                    include_prior_dates=include_prior_dates)  # fmt: skip
 
     @classmethod
-    async def aget_one(  # type: ignore[override]
+    async def aget_one(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
         include_prior_dates: bool = False,
     ) -> Any:  # fmt: skip
@@ -183,15 +183,13 @@ class ObjectStorageXCom(BaseXCom):
                                           map_index=map_index, include_prior_dates=include_prior_dates)  # fmt: skip
 
     @classmethod
-    def get_all(  # type: ignore[override]
-        cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
-    ) -> Any:
+    def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False) -> Any:
         with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
             return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
                                    include_prior_dates=include_prior_dates)  # fmt: skip
 
     @classmethod
-    async def aget_all(  # type: ignore[override]
+    async def aget_all(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
     ) -> Any:
         with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
@@ -199,7 +197,7 @@ class ObjectStorageXCom(BaseXCom):
                                           include_prior_dates=include_prior_dates)  # fmt: skip
 
     @classmethod
-    def deserialize_value(cls, result: Any) -> Any:  # type: ignore[override]
+    def deserialize_value(cls, result: Any) -> Any:
         form = dbform.read(result.value)
         if isinstance(form, Reference):
             return cls.load(form, _ROW.get() or XComRow())
@@ -267,9 +265,7 @@ class ObjectStorageXCom(BaseXCom):
 
     # --- purge -----------------------------------------------------------------------------
     @classmethod
-    def delete(  # type: ignore[override]
-        cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None
-    ) -> None:
+    def delete(cls, key: str, task_id: str, dag_id: str, run_id: str, map_index: int | None = None) -> None:
         """Airflow's XCom.delete, which calls ``purge`` with the row's value only: the identity of
         the row is passed on to ``purge`` here, so it deletes nothing outside that row's location."""
         with _row(XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)):
@@ -302,10 +298,13 @@ class ObjectStorageXCom(BaseXCom):
 def _identity_of(xcom: Any) -> XComRow | None:
     """The row identity carried by ``xcom`` itself (an XCom model row has it; the task SDK's
     XComResult has only key and value)."""
-    ids = {name: getattr(xcom, name, None) for name in ("dag_id", "run_id", "task_id", "key")}
-    if any(not isinstance(v, str) for v in ids.values()) or not isinstance(getattr(xcom, "map_index", None), int):
+    dag_id, run_id, task_id, key = (getattr(xcom, name, None) for name in ("dag_id", "run_id", "task_id", "key"))
+    map_index = getattr(xcom, "map_index", None)
+    if not (isinstance(dag_id, str) and isinstance(run_id, str) and isinstance(task_id, str) and isinstance(key, str)):
         return None
-    return XComRow.of(map_index=xcom.map_index, **ids)
+    if not isinstance(map_index, int):
+        return None
+    return XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
 
 
 def configured_backend(path: str | None = None) -> tuple[str, type[ObjectStorageXCom] | None]:

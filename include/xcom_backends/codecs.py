@@ -30,7 +30,7 @@ class Codec(Protocol):
 
     def encode(self, value: Any) -> Encoded: ...
 
-    def decode(self, data: bytes, kind: str) -> Any: ...
+    def decode(self, data: bytes | memoryview, kind: str) -> Any: ...
 
 
 def _check_json(value: Any, path: str = "value") -> None:
@@ -84,8 +84,8 @@ class JSONCodec:
             raise TypeError(f"XCom value {value!r:.200} would not come back equal from JSON.")
         return Encoded(data.encode("utf-8"), self.format)
 
-    def decode(self, data: bytes, kind: str) -> Any:
-        return json.loads(data)
+    def decode(self, data: bytes | memoryview, kind: str) -> Any:
+        return json.loads(data if isinstance(data, bytes) else bytes(data))
 
 
 def _as_frame(value: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame, str]:
@@ -123,7 +123,7 @@ class ParquetCodec:
         pq.write_table(table, sink, compression=self.compression)
         return Encoded(memoryview(sink.getvalue()), self.format, kind)
 
-    def decode(self, data: bytes, kind: str) -> Any:
+    def decode(self, data: bytes | memoryview, kind: str) -> Any:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -140,7 +140,7 @@ class CSVCodec:
         frame, kind = _as_frame(value)
         return Encoded(frame.to_csv().encode("utf-8"), self.format, kind)
 
-    def decode(self, data: bytes, kind: str) -> Any:
+    def decode(self, data: bytes | memoryview, kind: str) -> Any:
         import pandas as pd
 
         return _restore(pd.read_csv(io.BytesIO(data), index_col=0), kind)

@@ -32,4 +32,4 @@ def test_dag_has_tags(dag_bag: DagBag, dag_id: str) -> None:
 def test_dag_retries(dag_bag: DagBag, dag_id: str) -> None:
     dag = dag_bag.dags[dag_id]
     for task in dag.tasks:
-        assert task.retries >= 2, f"{dag_id}.{task.task_id} must have retries >= 2"
+        assert (task.retries or 0) >= 2, f"{dag_id}.{task.task_id} must have retries >= 2"

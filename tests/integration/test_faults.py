@@ -116,7 +116,13 @@ class Harness:
         return self.reader.list(self.cloud, self.prefix + "/")
 
 
-IDS = {"key": "return_value", "task_id": "t", "dag_id": "faults", "run_id": "manual__1", "map_index": -1}
+IDS: dict[str, Any] = {
+    "key": "return_value",
+    "task_id": "t",
+    "dag_id": "faults",
+    "run_id": "manual__1",
+    "map_index": -1,
+}
 
 
 def push(backend: type[ObjectStorageXCom], value: Any, task_id: str = "t", **ids: Any) -> dict[str, Any]:
@@ -302,8 +308,10 @@ def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness)
     assert harness.reader.read(harness.cloud, victim) == b'"secret"'
 
 
-OTHER_ROWS = {"dag": {"dag_id": "other_dag"}, "run": {"run_id": "manual__2"}, "task": {"task_id": "t2"},
-              "map index": {"map_index": 3}, "key": {"key": "other_key"}}  # fmt: skip
+OTHER_ROWS: dict[str, dict[str, Any]] = {
+    "dag": {"dag_id": "other_dag"}, "run": {"run_id": "manual__2"}, "task": {"task_id": "t2"},
+    "map index": {"map_index": 3}, "key": {"key": "other_key"},
+}  # fmt: skip
 
 
 def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harness) -> None:
@@ -380,7 +388,7 @@ def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.Capt
     [({"bucket": "no-such-bucket"}, "bucket"), ({"conn_id": "nope"}, "connection"),
      ({"max_attempts": "zero"}, "settings")],
 )  # fmt: skip
-def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, str], failed_step: str) -> None:
+def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, Any], failed_step: str) -> None:
     from include.xcom_backends.ops.doctor import run_checks
 
     steps = run_checks(harness.backend(**setting))

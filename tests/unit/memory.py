@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -39,7 +39,7 @@ class MemoryStore(ObjectStore):
         data: bytes = self._client[(self.bucket, key)]
         return data[start:] if length is None else data[start : start + length]
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         self.calls.append("delete")
         for k in keys:
             self._client.pop((self.bucket, k), None)
@@ -76,7 +76,7 @@ def mem_backend(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     ObjectStorageXCom.reset()
 
 
-IDS = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1}
+IDS: dict[str, Any] = {"key": "return_value", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1}
 
 
 def push(backend: type[ObjectStorageXCom], value: Any, **kw: Any) -> Any:

@@ -23,7 +23,7 @@ from tests.frames import mixed_frame
 def test_json_roundtrip(value: Any) -> None:
     codec = JSONCodec()
     encoded = codec.encode(value)
-    assert json.loads(encoded.data) == value  # a plain JSON file any reader opens
+    assert json.loads(bytes(encoded.data)) == value  # a plain JSON file any reader opens
     assert codec.decode(encoded.data, encoded.kind) == value
 
 
@@ -69,7 +69,7 @@ def test_csv_is_the_tutorials_format_and_loses_dtypes() -> None:
     df = pd.DataFrame({"pokemon": ["pikachu", "vulpix"], "xp": [112, 60]})
     codec = CSVCodec()
     encoded = codec.encode(df)
-    assert encoded.data.decode().splitlines()[0] == ",pokemon,xp"
+    assert bytes(encoded.data).decode().splitlines()[0] == ",pokemon,xp"
     back = codec.decode(encoded.data, encoded.kind)
     assert back["xp"].tolist() == [112, 60]
     # What CSV loses (documented in the README): e.g. the categorical dtype.

@@ -1,14 +1,16 @@
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from include.xcom_backends.keys import XComRow, belongs_to, encode_segment, is_inside, object_key, row_location
 
-IDS = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "key": "return_value"}
+IDS: dict[str, Any] = {"dag_id": "d", "run_id": "r", "task_id": "t", "map_index": -1, "key": "return_value"}
 
 
 def key(prefix: str = "xcom", extension: str = "json", **kw: object) -> str:
-    return object_key(prefix=prefix, row=XComRow.of(**{**IDS, **kw}), extension=extension)  # type: ignore[arg-type]
+    return object_key(prefix=prefix, row=XComRow.of(**{**IDS, **kw}), extension=extension)
 
 
 def test_layout() -> None:
@@ -56,7 +58,7 @@ def test_long_unicode_ids_stay_within_key_limits_and_distinct() -> None:
 
 
 def test_row_location_is_the_keys_folder() -> None:
-    row = XComRow.of(**IDS)  # type: ignore[arg-type]
+    row = XComRow.of(**IDS)
     k = key()
     assert row_location("xcom", row) == "xcom/d/r/t/-1/return_value/" and k.startswith(row_location("xcom", row))
     assert belongs_to(k, "xcom", row)
@@ -68,11 +70,11 @@ def test_row_location_is_the_keys_folder() -> None:
     [{"dag_id": "other_dag"}, {"run_id": "r2"}, {"task_id": "t2"}, {"map_index": 0}, {"map_index": 1},
      {"key": "other_key"}, {"key": "return_value/x"}],
 )  # fmt: skip
-def test_an_object_of_another_row_does_not_belong(other: dict[str, object]) -> None:
-    mine = XComRow.of(**IDS)  # type: ignore[arg-type]
+def test_an_object_of_another_row_does_not_belong(other: dict[str, Any]) -> None:
+    mine = XComRow.of(**IDS)
     theirs = key(**other)
     assert not belongs_to(theirs, "xcom", mine)
-    assert belongs_to(theirs, "xcom", XComRow.of(**{**IDS, **other}))  # type: ignore[arg-type]
+    assert belongs_to(theirs, "xcom", XComRow.of(**{**IDS, **other}))
 
 
 @pytest.mark.parametrize(
@@ -83,7 +85,7 @@ def test_an_object_of_another_row_does_not_belong(other: dict[str, object]) -> N
      "xcom/d/r/t/-1/return_value/../" + "a" * 32 + ".json"],
 )  # fmt: skip
 def test_only_the_exact_shape_the_backend_writes_belongs(k: str) -> None:
-    assert not belongs_to(k, "xcom", XComRow.of(**IDS))  # type: ignore[arg-type]
+    assert not belongs_to(k, "xcom", XComRow.of(**IDS))
 
 
 def test_partly_known_rows_check_what_is_known() -> None:

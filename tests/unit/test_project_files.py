@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import re
+from typing import Any
 
 import yaml
 
@@ -59,3 +60,26 @@ def test_astro_layout() -> None:
     for path in [*files, ".dockerignore", ".gitignore", "dags", "include", "plugins", "tests"]:
         assert (REPO / path).exists(), path
     assert (REPO / "Dockerfile").read_text().splitlines()[-1].startswith("FROM astrocrpublic.azurecr.io/runtime:3.3-")
+
+
+def _pins(path: Any) -> dict[str, str]:
+    pins = {}
+    for raw in path.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if "==" in line:
+            name, version = line.split("==", 1)
+            pins[re.sub(r"[-_.]+", "-", name.strip().lower())] = version.strip()
+    return pins
+
+
+def test_requirements_pin_what_the_lock_installs() -> None:
+    """astro dev start (requirements.txt) and make run/test (the lock) run on the same libraries."""
+    image, lock = _pins(REPO / "requirements.txt"), _pins(REPO / "requirements-local.lock")
+    for needed in ("apache-airflow-providers-amazon", "apache-airflow-providers-google",
+                   "apache-airflow-providers-microsoft-azure", "boto3", "google-cloud-storage", "azure-storage-blob",
+                   "minio", "pandas", "pyarrow"):  # fmt: skip
+        assert needed in image, f"requirements.txt does not pin {needed}"
+    assert {name: image[name] for name in image} == {name: lock.get(name) for name in image}
+    for raw in (REPO / "requirements.txt").read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        assert not line or "==" in line, f"requirements.txt: {line!r} is not pinned"

@@ -7,7 +7,7 @@ the SDK's single-put size go as blocks committed in one final call, so a failed 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
@@ -59,7 +59,7 @@ class AzureBlobStore(ObjectStore):
             return blob.download_blob(max_concurrency=4, **self._call).readall()
         return blob.download_blob(offset=start, length=length, **self._call).readall()
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         container = self._client.get_container_client(self.bucket)
         for key in keys:
             try:

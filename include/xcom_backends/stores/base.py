@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,7 +73,7 @@ def hook_on(hook_class: type[Any], connection: Connection) -> type[Any]:
     """``hook_class`` (a provider hook) working from ``connection`` as given, instead of looking the
     connection up a second time: the provider still parses it (credentials, endpoints)."""
 
-    class OnGivenConnection(hook_class):  # type: ignore[misc, valid-type]
+    class OnGivenConnection(hook_class):
         def get_connection(self, conn_id: str) -> Connection:
             return connection
 
@@ -153,7 +153,7 @@ class ObjectStore(ABC):
         """Bytes from ``start``; ``length`` None means to the end."""
 
     @abstractmethod
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         """Delete existing keys; ignore missing ones."""
 
     @abstractmethod

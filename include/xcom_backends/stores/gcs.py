@@ -9,7 +9,7 @@ only becomes an object once finalized.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
@@ -60,7 +60,7 @@ class GCSStore(ObjectStore):
         end = None if length is None else start + length - 1
         return self._client.bucket(self.bucket).blob(key).download_as_bytes(start=start or None, end=end, **self._call)
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         bucket = self._client.bucket(self.bucket)
         for key in keys:
             try:

@@ -8,7 +8,7 @@ Timeouts and retries with backoff are urllib3's, on the client's own pool. Value
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -71,7 +71,7 @@ class MinIOStore(ObjectStore):
             response.close()
             response.release_conn()
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         from minio.deleteobjects import DeleteObject
 
         errors = list(self._client.remove_objects(self.bucket, [DeleteObject(k) for k in keys]))

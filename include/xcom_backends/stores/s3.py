@@ -7,7 +7,7 @@ boto3 aborts on failure.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
@@ -92,7 +92,7 @@ class S3Store(ObjectStore):
             response = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
         return response["Body"].read()
 
-    def _delete(self, keys: list[str]) -> None:
+    def _delete(self, keys: Sequence[str]) -> None:
         for i in range(0, len(keys), 1000):
             batch = [{"Key": k} for k in keys[i : i + 1000]]
             response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
