@@ -29,6 +29,17 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(REPO / "dags")
 
 
 @dataclass
+class DagRunOutcome:
+    state: str  # "success", "failed", or "error" (the run did not start)
+    run_id: str
+    output: str  # what the run printed (stdout and stderr)
+
+    @property
+    def ok(self) -> bool:
+        return self.state == "success"
+
+
+@dataclass
 class AirflowSession:
     """A migrated SQLite Airflow home wired to the session's local servers."""
 
@@ -44,14 +55,39 @@ class AirflowSession:
             env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
         )  # fmt: skip
 
-    def xcom_rows(self, dag_id: str) -> list[dict[str, Any]]:
-        """XCom rows of the latest run of dag_id, read straight from the SQLite metadata DB."""
+    def run_dags(self, runs: list[dict[str, Any]], *, backend: str, timeout: float = 900) -> list[DagRunOutcome]:
+        """Several DAG runs (``{"dag_id": ..., "env": {...}}``) in one Airflow process, each as
+        ``airflow dags test`` runs it (tests/integration/dagruns.py): Airflow starts once."""
+        import json
+
+        from tests.integration.dagruns import MARKER
+
+        env = {**self.env, "AIRFLOW__CORE__XCOM_BACKEND": backend}
+        proc = subprocess.run(
+            [sys.executable, "-m", "tests.integration.dagruns", json.dumps(runs)],
+            env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+        )  # fmt: skip
+        outs, errs = proc.stdout.split(f"\n{MARKER} "), proc.stderr.split(f"\n{MARKER} ")
+        outcomes = []
+        for i in range(len(runs)):
+            if i + 1 >= len(outs) or i + 1 >= len(errs):
+                tail = f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+                raise AssertionError(f"the DAG runs stopped before run {i} ended:\n{tail}")
+            _, state, run_id = outs[i + 1].partition("\n")[0].split(" ", 2)
+            out = outs[i].partition("\n")[2] if i else outs[0]
+            err = errs[i].partition("\n")[2] if i else errs[0]
+            outcomes.append(DagRunOutcome(state=state, run_id=run_id, output=out + err))
+        return outcomes
+
+    def xcom_rows(self, dag_id: str, run_id: str | None = None) -> list[dict[str, Any]]:
+        """XCom rows of one run of dag_id (the latest if no run_id), read straight from the SQLite metadata DB."""
         import json
 
         with sqlite3.connect(self.home / "airflow.db") as db:
-            run_id = db.execute(
-                "select run_id from dag_run where dag_id = ? order by id desc limit 1", (dag_id,)
-            ).fetchone()[0]
+            if run_id is None:
+                run_id = db.execute(
+                    "select run_id from dag_run where dag_id = ? order by id desc limit 1", (dag_id,)
+                ).fetchone()[0]
             rows = db.execute(
                 "select task_id, map_index, key, value from xcom where dag_id = ? and run_id = ?", (dag_id, run_id)
             ).fetchall()

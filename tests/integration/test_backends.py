@@ -1,4 +1,5 @@
-"""All eight backends, each against its real local server, through real DAG runs (`airflow dags test`).
+"""All eight backends, each against its real local server, through real DAG runs (`airflow dags test`;
+a backend's four runs share one Airflow process, see dagruns.py).
 
 Covers JSON values, DataFrames/Series with every dtype, a URI-looking string, a mapped task (read
 through Airflow's lazy XCom sequence), purge on re-run (the retried task's first object is gone
@@ -8,6 +9,7 @@ from the bucket), the threshold (nothing reaches storage), and both example DAGs
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -31,14 +33,31 @@ BACKENDS = [
 IDS = [b[0] for b in BACKENDS]
 
 
-def run(airflow_session: Any, name: str, dag_id: str, prefix: str, *args: str, **env: str) -> Any:
-    proc = airflow_session.run_dag(
-        dag_id,
-        backend=f"include.xcom_backends.{name}",
-        extra_env={"AIRFLOW__XCOM_STORAGE__PREFIX": prefix, **env},
-        args=list(args),
-    )
-    return proc
+PREFIXES = {"roundtrip": "it", "threshold": "it-threshold", "examples": "it-examples"}
+
+
+@pytest.fixture(scope="module")
+def dag_runs(airflow_session: Any) -> Callable[[str, bool], dict[str, Any]]:
+    """Every DAG run of one backend, made in one Airflow process on first use (each run as
+    `airflow dags test` makes it; see tests/integration/dagruns.py) and kept for its tests."""
+    done: dict[str, dict[str, Any]] = {}
+
+    def runs_of(name: str, pandas: bool) -> dict[str, Any]:
+        if name not in done:
+            roundtrip = "xcom_roundtrip_pandas" if pandas else "xcom_roundtrip_json"
+            prefix = {what: {"AIRFLOW__XCOM_STORAGE__PREFIX": f"{p}/{name}"} for what, p in PREFIXES.items()}
+            plan = {
+                "roundtrip": {"dag_id": roundtrip, "env": prefix["roundtrip"]},
+                "threshold": {"dag_id": roundtrip,
+                              "env": {**prefix["threshold"], "AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "10000000"}},
+                "simple": {"dag_id": "simple_xcom_dag", "env": prefix["examples"]},
+                "pokemon": {"dag_id": "fetch_pokemon_data_dag", "env": prefix["examples"]},
+            }  # fmt: skip
+            outcomes = airflow_session.run_dags(list(plan.values()), backend=f"include.xcom_backends.{name}")
+            done[name] = dict(zip(plan, outcomes, strict=True))
+        return done[name]
+
+    return runs_of
 
 
 def key_of(uri: str, cloud: str) -> str:
@@ -50,15 +69,15 @@ def key_of(uri: str, cloud: str) -> str:
 
 
 @pytest.mark.parametrize(("name", "cloud", "pandas"), BACKENDS, ids=IDS)
-def test_roundtrip_dag(airflow_session: Any, buckets: Any, name: str, cloud: str, pandas: bool) -> None:
+def test_roundtrip_dag(airflow_session: Any, dag_runs: Any, buckets: Any, name: str, cloud: str, pandas: bool) -> None:
     dag_id = "xcom_roundtrip_pandas" if pandas else "xcom_roundtrip_json"
     prefix = f"it/{name}"
-    proc = run(airflow_session, name, dag_id, prefix)
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out[-6000:]
+    run = dag_runs(name, pandas)["roundtrip"]
+    out = run.output
+    assert run.ok, out[-6000:]
     assert "first attempt fails on purpose" in out  # the retry really happened
 
-    rows = airflow_session.xcom_rows(dag_id)
+    rows = airflow_session.xcom_rows(dag_id, run.run_id)
     objects = buckets.list(cloud, prefix + "/")
     referenced = {}
     for row in rows:
@@ -90,30 +109,32 @@ def test_roundtrip_dag(airflow_session: Any, buckets: Any, name: str, cloud: str
 
 @pytest.mark.parametrize(("name", "cloud", "pandas"), BACKENDS, ids=IDS)
 def test_threshold_keeps_small_values_in_database(
-    airflow_session: Any, buckets: Any, name: str, cloud: str, pandas: bool
+    airflow_session: Any, dag_runs: Any, buckets: Any, name: str, cloud: str, pandas: bool
 ) -> None:
     dag_id = "xcom_roundtrip_pandas" if pandas else "xcom_roundtrip_json"
     prefix = f"it-threshold/{name}"
-    proc = run(airflow_session, name, dag_id, prefix,
-               AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES="10000000")  # fmt: skip
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-6000:]
+    run = dag_runs(name, pandas)["threshold"]
+    assert run.ok, run.output[-6000:]
     assert buckets.list(cloud, prefix + "/") == {}
-    assert not any(is_reference(r["value"]) for r in airflow_session.xcom_rows(dag_id))
+    assert not any(is_reference(r["value"]) for r in airflow_session.xcom_rows(dag_id, run.run_id))
 
 
 @pytest.mark.parametrize(("name", "cloud", "pandas"), BACKENDS, ids=IDS)
-def test_example_dags(airflow_session: Any, buckets: Any, name: str, cloud: str, pandas: bool) -> None:
+def test_example_dags(dag_runs: Any, buckets: Any, name: str, cloud: str, pandas: bool) -> None:
     prefix = f"it-examples/{name}"
-    simple = run(airflow_session, name, "simple_xcom_dag", prefix)
-    assert simple.returncode == 0, (simple.stdout + simple.stderr)[-6000:]
-    pokemon = run(airflow_session, name, "fetch_pokemon_data_dag", prefix)
-    out = pokemon.stdout + pokemon.stderr
+    simple = dag_runs(name, pandas)["simple"]
+    assert simple.ok, simple.output[-6000:]
+    pokemon = dag_runs(name, pandas)["pokemon"]
+    out = pokemon.output
+    # Each run's own output: the runs of one process are told apart.
+    assert "The random number is" in simple.output and "The random number is" not in out
     if pandas:
-        assert pokemon.returncode == 0, out[-6000:]
+        assert pokemon.ok, out[-6000:]
         assert "pikachu has a base xp to height ratio of 28.0" in out
         assert any(k.endswith(".parquet") for k in buckets.list(cloud, prefix + "/fetch_pokemon_data_dag/"))
     else:
         # A JSON backend cannot hold the DataFrame: the documented TypeError, never a wrong value.
+        assert not pokemon.ok
         assert "TypeError" in out and "PandasXComBackend" in out
         assert "ratio of" not in out
     assert any(k.endswith(".json") for k in buckets.list(cloud, prefix + "/simple_xcom_dag/"))
