@@ -9,8 +9,9 @@ JSON_WORKLOADS = ("json_small", "json_1mb")
 ALL = (*FRAME_ROWS, *JSON_WORKLOADS)
 
 
-def mixed_frame(rows: int, seed: int = 42) -> Any:
-    """int, float, bool, string (with NA), tz-aware datetime, categorical and nullable int (with NA)."""
+def orders_frame(rows: int, seed: int = 42) -> Any:
+    """Random but seeded order rows: int, float, bool, string (with NA), tz-aware datetime, categorical
+    and nullable int (with NA), realistic to compress (the tests' every-dtype frame is tests/frames.py)."""
     import numpy as np
     import pandas as pd
 
@@ -36,7 +37,7 @@ def mixed_frame(rows: int, seed: int = 42) -> Any:
 
 def make(workload: str) -> Any:
     if workload in FRAME_ROWS:
-        return mixed_frame(FRAME_ROWS[workload])
+        return orders_frame(FRAME_ROWS[workload])
     if workload == "json_small":
         return {"run": "manual__2026-11-21", "rows": 1250, "ok": True, "ratio": 0.75, "tags": ["a", "b"]}
     if workload == "json_1mb":

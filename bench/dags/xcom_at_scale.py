@@ -16,9 +16,9 @@ ROWS = 20_000  # ~1.1 MB in memory with the benchmark's mixed dtypes
 def xcom_at_scale() -> None:
     @task
     def produce(i: int) -> pd.DataFrame:
-        from bench.workloads import mixed_frame
+        from bench.workloads import orders_frame
 
-        return mixed_frame(ROWS, seed=i)
+        return orders_frame(ROWS, seed=i)
 
     @task
     def consume(frames: list[pd.DataFrame]) -> int:

@@ -22,7 +22,8 @@ JSON_VALUE: dict[str, Any] = {
 }
 
 
-def mixed_frame() -> Any:
+def frame() -> Any:
+    """The DataFrame the test DAGs push: 1,000 rows of every dtype (tests/frames.py)."""
     from tests.frames import mixed_frame
 
     return mixed_frame(1000)
@@ -84,19 +85,19 @@ def roundtrip_dag(dag_id: str, with_pandas: bool) -> None:
 
             @task
             def push_frame() -> pd.DataFrame:
-                return mixed_frame()
+                return frame()
 
             @task
             def check_frame(df: pd.DataFrame) -> None:
-                pd.testing.assert_frame_equal(df, mixed_frame(), check_exact=True)
+                pd.testing.assert_frame_equal(df, frame(), check_exact=True)
 
             @task
             def push_series() -> pd.Series:
-                return mixed_frame()["nullable"]
+                return frame()["nullable"]
 
             @task
             def check_series(s: pd.Series) -> None:
-                pd.testing.assert_series_equal(s, mixed_frame()["nullable"], check_exact=True)
+                pd.testing.assert_series_equal(s, frame()["nullable"], check_exact=True)
 
             check_frame(push_frame())
             check_series(push_series())
