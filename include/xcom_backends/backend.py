@@ -215,18 +215,23 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         scheme, bucket, key = ref.split_uri()
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
+            location = rt.uri(prefix_of(rt.settings.prefix))
             raise XComReferenceError(
-                f"XCom reference points to {ref.uri}, outside the configured location "
-                f"{rt.uri(prefix_of(rt.settings.prefix))} of {cls.__name__}; refusing to read or "
-                f"delete it (XCom row: {row}). Check [xcom_storage] bucket/prefix and the active "
-                "AIRFLOW__CORE__XCOM_BACKEND."
+                f"XCom reference points to {ref.uri}, outside the configured location {location} of "
+                f"{cls.__name__}; refusing to read or delete it (XCom row: {row}). Check [xcom_storage] "
+                "bucket/prefix and the active AIRFLOW__CORE__XCOM_BACKEND.",
+                reason=f"the reference names {ref.uri}, outside the configured location {location}, "
+                "so it was not read.",
             )
         if not belongs_to(key, rt.settings.prefix, row):
+            location = rt.uri(row_location(rt.settings.prefix, row))
             raise XComReferenceError(
                 f"XCom row ({row}) holds a reference to {ref.uri}, which is not under that row's own location "
-                f"{rt.uri(row_location(rt.settings.prefix, row))}; refusing to read or delete it. The backend "
-                "only follows a reference for the row it wrote it for. Delete this XCom row (deleting a row in "
-                "the UI or REST API does not touch storage) and re-run the task that should produce it."
+                f"{location}; refusing to read or delete it. The backend only follows a reference for the row it "
+                "wrote it for. Delete this XCom row (deleting a row in the UI or REST API does not touch storage) "
+                "and re-run the task that should produce it.",
+                reason=f"the reference names {ref.uri}, which is not under that row's own location {location}, "
+                "so it was not read.",
             )
         return key
 

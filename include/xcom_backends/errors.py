@@ -23,4 +23,10 @@ class XComIntegrityError(XComStorageError):
 
 
 class XComReferenceError(XComStorageError):
-    """A stored reference is malformed or points outside the configured bucket and prefix."""
+    """A stored reference is malformed, or points anywhere but under its own row's location.
+
+    ``reason`` is the one line the UI shows in the row's card (the page already names the row)."""
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message

@@ -175,6 +175,27 @@ def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
             browser.close()
 
 
+def screenshot_refused_card(local_run: LocalRun, token: str, run_id: str) -> None:
+    """The Stored XComs tab of the task with the crafted row, as a logged-in user sees it."""
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = Path(os.environ.get("XCOM_SCREENSHOT_DIR", local_run.state / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    tab = f"{local_run.url}/dags/simple_xcom_dag/runs/{urllib.parse.quote(run_id)}/tasks/pick_a_random_number"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 820})
+            context.add_cookies([{"name": "_token", "value": token, "url": local_run.url}])  # Airflow's UI login
+            page = context.new_page()
+            page.goto(f"{tab}/plugin/stored_xcoms")
+            card = page.frame_locator("iframe").first.locator("section.xcom[data-key='crafted']")
+            expect(card.locator("p.error")).to_contain_text("not under that row's own location")
+            page.screenshot(path=str(shots / "ui_stored_xcoms_refused.png"))
+        finally:
+            browser.close()
+
+
 def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: LocalRun) -> None:
     """Issue 11's scenario: another DAG's reference added to a task's XComs (the UI's "Add XCom" is
     this REST call) is not previewed, and clearing the task lets the scheduler re-run it without the
@@ -207,14 +228,16 @@ def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: L
     page = resp.read().decode()
     assert resp.status == 200, page[:2000]
     crafted_card = page.split('data-key="crafted"', 1)[1].split("</section>", 1)[0]
-    assert "No preview: XCom row" in crafted_card and "not under that row&#39;s own location" in crafted_card
+    assert "No preview: the reference names " + victim["uri"] in crafted_card
+    assert "not under that row&#39;s own location" in crafted_card
     assert "pikachu" not in page, page  # no cell of the other DAG's DataFrame
     assert 'class="preview"' not in crafted_card and 'class="json"' not in crafted_card
     assert 'data-key="return_value"' in page  # the task's own value still previews
     conn.request("GET", "/xcom-storage/", headers={"Authorization": f"Bearer {token}"})
     index = conn.getresponse().read().decode()
     crafted_line = next(line for line in index.split("<tr>") if "<td>crafted</td>" in line)
-    assert "Refused: XCom row" in crafted_line and "Refused" not in index.replace(crafted_line, "")
+    assert "Refused: the reference names" in crafted_line and "Refused" not in index.replace(crafted_line, "")
+    screenshot_refused_card(local_run, token, run_id)
 
     # Clear the task; the scheduler re-runs it, Airflow clears its XComs and calls our purge per key.
     unpause(port, token, "simple_xcom_dag")

@@ -58,7 +58,7 @@ def _refusal(backend: type[ObjectStorageXCom] | None, row: XComRow, ref: Referen
     try:
         backend.object_key_for(ref, row)
     except XComReferenceError as exc:
-        return str(exc)
+        return exc.reason
     except XComStorageError:
         return None  # the backend cannot be configured here; the task instance page says why
     return None

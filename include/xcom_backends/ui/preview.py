@@ -16,7 +16,7 @@ from typing import Any
 from include.xcom_backends import dbform
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.dbform import Reference
-from include.xcom_backends.errors import XComObjectMissingError, XComStorageError
+from include.xcom_backends.errors import XComObjectMissingError, XComReferenceError, XComStorageError
 from include.xcom_backends.keys import XComRow
 from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
@@ -157,6 +157,8 @@ def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Referenc
         preview.bytes_read = reader.bytes_read
     except XComObjectMissingError:
         preview.error = f"The object {ref.uri} does not exist (deleted, or expired by a lifecycle rule)."
+    except XComReferenceError as exc:  # refused: the one line, the page names the row
+        preview.error = exc.reason
     except XComStorageError as exc:  # refused reference, storage unreachable: our message says it all
         preview.error = str(exc)
     except Exception as exc:
