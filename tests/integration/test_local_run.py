@@ -11,8 +11,10 @@ import subprocess
 import sys
 import urllib.parse
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -119,9 +121,28 @@ def test_plugin_pages_need_a_login(local_run: LocalRun) -> None:
     assert conn.getresponse().status == 403
 
 
+@contextmanager
+def chromium_page(local_run: LocalRun, token: str | None = None) -> Iterator[tuple[Any, Path]]:
+    """A page in headless Chromium (logged in with ``token`` as Airflow's UI cookie, if given) and the
+    folder for screenshots (``XCOM_SCREENSHOT_DIR``, e.g. ``docs``)."""
+    from playwright.sync_api import sync_playwright
+
+    shots = Path(os.environ.get("XCOM_SCREENSHOT_DIR", local_run.state / "screenshots"))
+    shots.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 820})
+            if token:
+                context.add_cookies([{"name": "_token", "value": token, "url": local_run.url}])
+            yield context.new_page(), shots
+        finally:
+            browser.close()
+
+
 def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
     """Headless Chromium: log in through Airflow's form, open the task instance, click the plugin's tab."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
     port, token = local_run.ports["airflow"], local_run.token()
     (run,) = api(port, f"/api/v2/dags/{POKEMON}/dagRuns", token)["dag_runs"]
@@ -129,71 +150,55 @@ def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
     entries = f"/api/v2/dags/{POKEMON}/dagRuns/{urllib.parse.quote(run_id, safe='')}/taskInstances"
     frame_ref = api(port, f"{entries}/calculate_xp_per_height/xcomEntries/return_value", token)["value"]
     dict_ref = api(port, f"{entries}/extract_data/xcomEntries/return_value", token)["value"]
-    shots = Path(os.environ.get("XCOM_SCREENSHOT_DIR", local_run.state / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
     ti_page = f"{local_run.url}/dags/{POKEMON}/runs/{urllib.parse.quote(run_id)}/tasks"
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 820})
-            # Not logged in: the plugin page sends the browser to Airflow's login, which brings it back.
-            page.goto(f"{local_run.url}/xcom-storage/")
-            expect(page).to_have_url(
-                f"{local_run.url}/auth/login?next=" + urllib.parse.quote(f"{local_run.url}/xcom-storage/", safe="")
-            )
-            page.get_by_label("Username").fill("admin")
-            page.get_by_label("Password").fill(local_run.password)
-            page.get_by_role("button", name="Sign in").click()
-            expect(page.get_by_role("heading", name="Offloaded XComs")).to_be_visible()
-            listed = page.locator("table code").all_inner_texts()
-            assert frame_ref["uri"] in listed and dict_ref["uri"] in listed
+    with chromium_page(local_run) as (page, shots):
+        # Not logged in: the plugin page sends the browser to Airflow's login, which brings it back.
+        page.goto(f"{local_run.url}/xcom-storage/")
+        expect(page).to_have_url(
+            f"{local_run.url}/auth/login?next=" + urllib.parse.quote(f"{local_run.url}/xcom-storage/", safe="")
+        )
+        page.get_by_label("Username").fill("admin")
+        page.get_by_label("Password").fill(local_run.password)
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_role("heading", name="Offloaded XComs")).to_be_visible()
+        listed = page.locator("table code").all_inner_texts()
+        assert frame_ref["uri"] in listed and dict_ref["uri"] in listed
 
-            # The DataFrame: the plugin's tab on the task instance, rendered in Airflow's UI.
-            page.goto(f"{ti_page}/calculate_xp_per_height")
-            page.get_by_role("link", name="Stored XComs").click()
-            frame = page.frame_locator("iframe").first
-            card = frame.locator("section.xcom[data-key='return_value']")
-            expect(card.locator("dd.uri")).to_have_text(frame_ref["uri"])
-            expect(card.locator("dd.size")).to_contain_text(f"({frame_ref['size']:,} bytes)")
-            expect(card.locator("dd.format")).to_have_text("parquet")
-            expect(card.locator("dd.rows")).to_have_text("2 × 4 columns")
-            header = card.locator("table.preview th").all_inner_texts()
-            assert [h.split("\n")[0] for h in header] == ["(index)", "pokemon", "base_experience", "height",
-                                                          "xp_per_height"]  # fmt: skip
-            assert card.locator("table.preview tbody tr").nth(0).locator("td").all_inner_texts() == [
-                "0", "pikachu", "112", "4", "28.0"]  # fmt: skip
-            page.screenshot(path=str(shots / "ui_stored_xcoms_dataframe.png"))
+        # The DataFrame: the plugin's tab on the task instance, rendered in Airflow's UI.
+        page.goto(f"{ti_page}/calculate_xp_per_height")
+        page.get_by_role("link", name="Stored XComs").click()
+        frame = page.frame_locator("iframe").first
+        card = frame.locator("section.xcom[data-key='return_value']")
+        expect(card.locator("dd.uri")).to_have_text(frame_ref["uri"])
+        expect(card.locator("dd.size")).to_contain_text(f"({frame_ref['size']:,} bytes)")
+        expect(card.locator("dd.format")).to_have_text("parquet")
+        expect(card.locator("dd.rows")).to_have_text("2 × 4 columns")
+        header = card.locator("table.preview th").all_inner_texts()
+        assert [h.split("\n")[0] for h in header] == ["(index)", "pokemon", "base_experience", "height",
+                                                      "xp_per_height"]  # fmt: skip
+        assert card.locator("table.preview tbody tr").nth(0).locator("td").all_inner_texts() == [
+            "0", "pikachu", "112", "4", "28.0"]  # fmt: skip
+        page.screenshot(path=str(shots / "ui_stored_xcoms_dataframe.png"))
 
-            # The dict: pretty-printed JSON.
-            page.goto(f"{ti_page}/extract_data/plugin/stored_xcoms")
-            card = page.frame_locator("iframe").first.locator("section.xcom[data-key='return_value']")
-            expect(card.locator("dd.uri")).to_have_text(dict_ref["uri"])
-            expect(card.locator("pre.json")).to_contain_text('"pokemon": [\n    "pikachu",\n    "vulpix"\n  ]')
-            page.screenshot(path=str(shots / "ui_stored_xcoms_json.png"))
-        finally:
-            browser.close()
+        # The dict: pretty-printed JSON.
+        page.goto(f"{ti_page}/extract_data/plugin/stored_xcoms")
+        card = page.frame_locator("iframe").first.locator("section.xcom[data-key='return_value']")
+        expect(card.locator("dd.uri")).to_have_text(dict_ref["uri"])
+        expect(card.locator("pre.json")).to_contain_text('"pokemon": [\n    "pikachu",\n    "vulpix"\n  ]')
+        page.screenshot(path=str(shots / "ui_stored_xcoms_json.png"))
 
 
 def screenshot_refused_card(local_run: LocalRun, token: str, run_id: str) -> None:
     """The Stored XComs tab of the task with the crafted row, as a logged-in user sees it."""
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    shots = Path(os.environ.get("XCOM_SCREENSHOT_DIR", local_run.state / "screenshots"))
-    shots.mkdir(parents=True, exist_ok=True)
     tab = f"{local_run.url}/dags/simple_xcom_dag/runs/{urllib.parse.quote(run_id)}/tasks/pick_a_random_number"
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1400, "height": 820})
-            context.add_cookies([{"name": "_token", "value": token, "url": local_run.url}])  # Airflow's UI login
-            page = context.new_page()
-            page.goto(f"{tab}/plugin/stored_xcoms")
-            card = page.frame_locator("iframe").first.locator("section.xcom[data-key='crafted']")
-            expect(card.locator("p.error")).to_contain_text("not under that row's own location")
-            page.screenshot(path=str(shots / "ui_stored_xcoms_refused.png"))
-        finally:
-            browser.close()
+    with chromium_page(local_run, token) as (page, shots):
+        page.goto(f"{tab}/plugin/stored_xcoms")
+        card = page.frame_locator("iframe").first.locator("section.xcom[data-key='crafted']")
+        expect(card.locator("p.error")).to_contain_text("not under that row's own location")
+        page.screenshot(path=str(shots / "ui_stored_xcoms_refused.png"))
 
 
 def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: LocalRun) -> None:
