@@ -85,12 +85,12 @@ def main() -> None:
     rt = backend.runtime()
     prefix = prefix_of(rt.settings.prefix)
     objects = list(rt.store.list(prefix))
-    print(f"\nObjects under {rt.uri(prefix)} at {rt.store.endpoint} ({len(objects)}):")
+    print(f"\nObjects under {rt.store.uri(prefix)} at {rt.store.endpoint} ({len(objects)}):")
     for obj in objects:
-        uri = rt.uri(obj.key)
+        uri = rt.store.uri(obj.key)
         mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
         print(f"  {obj.size:>9} B  {uri}  [{mark}]")
-    missing = referenced - {rt.uri(o.key) for o in objects}
+    missing = referenced - {rt.store.uri(o.key) for o in objects}
     if missing:
         print(f"\nWARNING: {len(missing)} references point at objects that are not in the bucket: {sorted(missing)}")
         raise SystemExit(1)

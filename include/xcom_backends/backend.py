@@ -46,6 +46,12 @@ log = logging.getLogger(__name__)
 _ROW: ContextVar[XComRow | None] = ContextVar("xcom_storage_row", default=None)
 
 
+def _pulled(dag_id: str, run_id: str, task_id: str, map_index: int | None, key: str, prior: bool) -> XComRow:
+    """What a pull pins down of the row it gets: any run when it includes prior dates, any map index
+    when none (all of them) is asked for."""
+    return XComRow(dag_id, None if prior else run_id, task_id, map_index, key)
+
+
 @contextmanager
 def _row(row: XComRow) -> Iterator[None]:
     token = _ROW.set(row)
@@ -59,9 +65,6 @@ def _row(row: XComRow) -> Iterator[None]:
 class _Runtime:
     settings: XComStorageSettings
     store: ObjectStore
-
-    def uri(self, key: str) -> str:
-        return self.store.uri(key)
 
     def hint(self, operation: str) -> str:
         return (
@@ -141,13 +144,11 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         encoded = cls.codec_for(value, rt.settings).encode(value)
         if len(encoded.data) < rt.settings.threshold_bytes:
-            if encoded.format != "json":  # DataFrame/Series: our codec's bytes (serde has no Series support)
-                return dbform.inline_bytes(encoded.data, encoded.format, encoded.kind)
-            return dbform.inline_json(value, encoded.data)
+            return dbform.inline(value, encoded)
         row = XComRow.of(dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index,
                          key=key or "")  # fmt: skip
         object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
-        uri = rt.uri(object_name)
+        uri = rt.store.uri(object_name)
         _, error, digest = _with_sha256(encoded.data, lambda: rt.store.put(object_name, encoded.data))
         if error is not None:
             raise XComStorageError(
@@ -167,8 +168,7 @@ class ObjectStorageXCom(BaseXCom):
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
         include_prior_dates: bool = False,
     ) -> Any:  # fmt: skip
-        row = XComRow(dag_id, None if include_prior_dates else run_id, task_id, map_index, key)
-        with _row(row):
+        with _row(_pulled(dag_id, run_id, task_id, map_index, key, include_prior_dates)):
             return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index,
                                    include_prior_dates=include_prior_dates)  # fmt: skip
 
@@ -177,14 +177,13 @@ class ObjectStorageXCom(BaseXCom):
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
         include_prior_dates: bool = False,
     ) -> Any:  # fmt: skip
-        row = XComRow(dag_id, None if include_prior_dates else run_id, task_id, map_index, key)
-        with _row(row):
+        with _row(_pulled(dag_id, run_id, task_id, map_index, key, include_prior_dates)):
             return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
                                           map_index=map_index, include_prior_dates=include_prior_dates)  # fmt: skip
 
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False) -> Any:
-        with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
+        with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
             return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
                                    include_prior_dates=include_prior_dates)  # fmt: skip
 
@@ -192,7 +191,7 @@ class ObjectStorageXCom(BaseXCom):
     async def aget_all(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
     ) -> Any:
-        with _row(XComRow(dag_id, None if include_prior_dates else run_id, task_id, None, key)):
+        with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
             return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
                                           include_prior_dates=include_prior_dates)  # fmt: skip
 
@@ -215,7 +214,7 @@ class ObjectStorageXCom(BaseXCom):
         rt = cls.runtime()
         scheme, bucket, key = ref.split_uri()
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
-            location = rt.uri(prefix_of(rt.settings.prefix))
+            location = rt.store.uri(prefix_of(rt.settings.prefix))
             raise XComReferenceError(
                 f"XCom reference points to {ref.uri}, outside the configured location {location} of "
                 f"{cls.__name__}; refusing to read or delete it (XCom row: {row}). Check [xcom_storage] "
@@ -224,7 +223,7 @@ class ObjectStorageXCom(BaseXCom):
                 "so it was not read.",
             )
         if not belongs_to(key, rt.settings.prefix, row):
-            location = rt.uri(row_location(rt.settings.prefix, row))
+            location = rt.store.uri(row_location(rt.settings.prefix, row))
             raise XComReferenceError(
                 f"XCom row ({row}) holds a reference to {ref.uri}, which is not under that row's own location "
                 f"{location}; refusing to read or delete it. The backend only follows a reference for the row it "

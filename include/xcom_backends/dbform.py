@@ -16,9 +16,12 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.errors import XComReferenceError
+
+if TYPE_CHECKING:
+    from include.xcom_backends.codecs import Encoded
 
 MARKER = "__xcom_storage__"
 VERSION = 1  # the marker's value in a reference
@@ -82,14 +85,12 @@ class Plain:
 RowForm = Reference | InlineBytes | InlineJSON | Plain
 
 
-def inline_bytes(data: bytes | memoryview, fmt: str, kind: str) -> dict[str, Any]:
-    """The database form of a non-JSON value below the threshold (our codec's bytes)."""
-    return {MARKER: INLINE, "format": fmt, "kind": kind, "base64": base64.b64encode(data).decode("ascii")}
-
-
-def inline_json(value: Any, encoded: bytes | memoryview) -> Any:
-    """The database form of a JSON value below the threshold (``encoded``: its JSON text)."""
-    if any(marker in encoded for marker in _RESERVED):
+def inline(value: Any, encoded: Encoded) -> Any:
+    """The database form of a value below the threshold (``encoded``: what its codec made of it)."""
+    if encoded.format != "json":  # DataFrame/Series: our codec's bytes (Airflow's serde has no Series support)
+        b64 = base64.b64encode(encoded.data).decode("ascii")
+        return {MARKER: INLINE, "format": encoded.format, "kind": encoded.kind, "base64": b64}
+    if any(marker in encoded.data for marker in _RESERVED):
         return {MARKER: INLINE, "value": value}
     return value
 

@@ -11,7 +11,18 @@ from typing import Any
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.keys import prefix_of
 
-STEPS = ("settings", "connection", "client", "bucket", "write probe", "read probe", "delete probe")
+# Every step in order, with what to do when it fails (the step's name is its function's key below).
+FIXES = {
+    "settings": "fix the setting named above (AIRFLOW__XCOM_STORAGE__* / [xcom_storage])",
+    "connection": "create the connection (UI, airflow_settings.yaml, AIRFLOW_CONN_<ID>) or set [xcom_storage] conn_id",
+    "client": "complete the connection's fields for this store (README, Configuration)",
+    "bucket": "create the bucket, fix [xcom_storage] bucket, or grant list/read on it; check that the endpoint is "
+    "reachable",
+    "write probe": "grant put-object on the prefix (README, least-privilege policies)",
+    "read probe": "grant get-object on the prefix",
+    "delete probe": "grant delete-object on the prefix",
+}
+STEPS = tuple(FIXES)
 
 
 @dataclass
@@ -52,14 +63,14 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
     def bucket() -> str:
         rt = state["rt"]
         next(iter(rt.store.list(prefix_of(rt.settings.prefix))), None)
-        return f"{rt.uri(prefix_of(rt.settings.prefix))} can be listed"
+        return f"{rt.store.uri(prefix_of(rt.settings.prefix))} can be listed"
 
     def write() -> str:
         rt = state["rt"]
         state["key"] = key = f"{prefix_of(rt.settings.prefix)}_doctor/{uuid.uuid4().hex}.json"
         state["data"] = data = f'{{"doctor": "{uuid.uuid4().hex}"}}'.encode()
         rt.store.put(key, data)
-        return f"wrote {rt.uri(key)}"
+        return f"wrote {rt.store.uri(key)}"
 
     def read() -> str:
         rt = state["rt"]
@@ -74,22 +85,11 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
             rt.store.get(state["key"])
         except FileNotFoundError:
             return "deleted"
-        raise RuntimeError(f"{rt.uri(state['key'])} is still there after delete")
+        raise RuntimeError(f"{rt.store.uri(state['key'])} is still there after delete")
 
-    setting_names = "AIRFLOW__XCOM_STORAGE__* / [xcom_storage]"
-    plan = [
-        ("settings", settings, f"fix the setting named above ({setting_names})"),
-        ("connection", connection, "create the connection (UI, airflow_settings.yaml, AIRFLOW_CONN_<ID>) "
-                                   "or set [xcom_storage] conn_id"),
-        ("client", client, "complete the connection's fields for this store (README, Configuration)"),
-        ("bucket", bucket, "create the bucket, fix [xcom_storage] bucket, or grant list/read on it; "
-                           "check that the endpoint is reachable"),
-        ("write probe", write, "grant put-object on the prefix (README, least-privilege policies)"),
-        ("read probe", read, "grant get-object on the prefix"),
-        ("delete probe", delete, "grant delete-object on the prefix"),
-    ]  # fmt: skip
-    assert tuple(name for name, _, _ in plan) == STEPS
-    for name, action, fix in plan:
-        if not check(name, action, fix):
+    actions = {"settings": settings, "connection": connection, "client": client, "bucket": bucket,
+               "write probe": write, "read probe": read, "delete probe": delete}  # fmt: skip
+    for name, fix in FIXES.items():
+        if not check(name, actions[name], fix):
             break
     return steps

@@ -55,7 +55,7 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
     from sqlalchemy import select
 
     rt = backend.runtime()
-    location = rt.uri(prefix_of(rt.settings.prefix))
+    location = rt.store.uri(prefix_of(rt.settings.prefix))
     found = References()
     columns = (XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
                XComModel.value)  # fmt: skip
@@ -85,9 +85,9 @@ def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: 
     # looked at, and one whose row is committed meanwhile is seen as referenced.
     objects = list(rt.store.list(prefix))
     refs = read_references(backend) if references is None else references
-    report = GCReport(location=rt.uri(prefix), scanned=len(objects), refused=refs.refused)
+    report = GCReport(location=rt.store.uri(prefix), scanned=len(objects), refused=refs.refused)
     for obj in objects:
-        if rt.uri(obj.key) in refs.uris:
+        if rt.store.uri(obj.key) in refs.uris:
             report.referenced += 1
         elif obj.modified > cutoff:
             report.too_young += 1
@@ -108,12 +108,14 @@ def describe(report: GCReport, *, delete: bool, older_than: timedelta) -> list[s
         f"  orphans: {len(report.orphans)} ({report.orphan_bytes} bytes)",
     ]
     lines += [f"    {o.size:>10} B  {o.modified:%Y-%m-%d %H:%M}  {o.key}" for o in report.orphans[:50]]
+    if len(report.orphans) > 50:
+        lines.append(f"    ... and {len(report.orphans) - 50} more")
     if report.refused:
         lines.append(f"  rows whose reference is not under the row's own location (they protect nothing; "
                      f"delete these rows): {len(report.refused)}")  # fmt: skip
         lines += [f"    {reason}" for reason in report.refused[:50]]
-    if len(report.orphans) > 50:
-        lines.append(f"    ... and {len(report.orphans) - 50} more")
+        if len(report.refused) > 50:
+            lines.append(f"    ... and {len(report.refused) - 50} more")
     lines.append(
         f"Deleted {report.deleted} orphans ({report.orphan_bytes} bytes)."
         if delete
