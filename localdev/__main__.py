@@ -127,7 +127,8 @@ def cmd_up(_: argparse.Namespace) -> None:
         step("preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
              [sys.executable, "-m", "include.xcom_backends", "doctor"], {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
              "doctor.log")  # fmt: skip
-        say("\n".join("    " + line for line in (LOGS / "doctor.log").read_text().splitlines() if "[PASS]" in line))
+        say("\n".join("    " + line for line in (LOGS / "doctor.log").read_text().splitlines()
+                       if "[PASS]" in line or line.startswith("Active XCom backend:")))  # fmt: skip
         port = config.DEFAULT_PORTS["airflow"]
         airflow = Server(
             "Airflow (standalone)",

@@ -39,7 +39,7 @@ def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"])
     home = state / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
-    env.update(read_dotenv(config.REPO / ".env"))
+    env.update(read_dotenv(config.DOTENV))
     env.update(
         {
             "AIRFLOW_HOME": str(home),
@@ -56,4 +56,8 @@ def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"])
 
 
 def active_backend(env: dict[str, str]) -> str:
-    return env.get("AIRFLOW__CORE__XCOM_BACKEND", "airflow.sdk.bases.xcom.BaseXCom (database)")
+    """The XCom backend Airflow uses with ``env``: the .env line, or Airflow's default without one."""
+    path = env.get("AIRFLOW__CORE__XCOM_BACKEND") or "airflow.sdk.bases.xcom.BaseXCom"
+    if path == "airflow.sdk.bases.xcom.BaseXCom":
+        return f"{path} (Airflow's default: values in the metadata database)"
+    return path

@@ -8,6 +8,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("XCOM_LOCAL_STATE", REPO / ".local"))
+# The Astro project's .env, read into every local Airflow process (another file: XCOM_LOCAL_DOTENV=path).
+DOTENV = Path(os.environ.get("XCOM_LOCAL_DOTENV", REPO / ".env"))
 VENV = REPO / ".venv"
 NODE_BIN = REPO / "localdev" / "node" / "node_modules" / ".bin"
 PYTHON = Path(sys.executable)

@@ -80,7 +80,8 @@ def main() -> None:
         print(f"  {r['dag_id']}.{r['task_id']}[{r['map_index']}] {r['key']}: {r['db_bytes']} B in DB -> {shown}")
 
     if backend is None:
-        print(f"\nActive backend {backend_path} keeps values in the database; no bucket to list.")
+        print(f"\nThe active XCom backend {backend_path} is not one of this project's: it keeps the values "
+              "above in the metadata database, so there is no bucket to list.")  # fmt: skip
         return
     rt = backend.runtime()
     prefix = prefix_of(rt.settings.prefix)

@@ -40,6 +40,8 @@ from include.xcom_backends.stores.base import ObjectStore
 
 log = logging.getLogger(__name__)
 
+DEFAULT_XCOM_BACKEND = "airflow.sdk.bases.xcom.BaseXCom"  # Airflow's own: values in the metadata database
+
 # The identity of the row being read or purged, where the task SDK's call into the backend does not
 # carry it: set around BaseXCom.get_one/get_all (reads) and BaseXCom.delete (purge) by the overrides
 # below. Unset: nothing is known of the row (a lazy sequence's items).
@@ -313,15 +315,20 @@ def _identity_of(xcom: Any) -> XComRow | None:
 
 def configured_backend(path: str | None = None) -> tuple[str, type[ObjectStorageXCom] | None]:
     """The class path that ``[core] xcom_backend`` names (or ``path``), and that class if it is one of
-    this project's backends (None for any other, such as Airflow's database backend)."""
+    this project's backends (None for any other, such as Airflow's database backend). A path that
+    cannot be imported raises ``XComStorageConfigError``: Airflow's own task processes would fail on it."""
     from airflow.sdk.configuration import conf
     from airflow.sdk.module_loading import import_string
 
-    path = path or str(conf.get("core", "xcom_backend", fallback="airflow.sdk.bases.xcom.BaseXCom"))
+    path = path or str(conf.get("core", "xcom_backend", fallback="") or DEFAULT_XCOM_BACKEND)
     try:
         cls = import_string(path)
-    except Exception:
-        return path, None
+    except Exception as exc:
+        raise XComStorageConfigError(
+            f"[core] xcom_backend (AIRFLOW__CORE__XCOM_BACKEND) names {path!r}, which cannot be imported "
+            f"({type(exc).__name__}: {exc}); fix the class path (see .env), or delete the line to use "
+            f"Airflow's default backend"
+        ) from exc
     return path, cls if isinstance(cls, type) and issubclass(cls, ObjectStorageXCom) else None
 
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import subprocess
-import sys
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +17,7 @@ import pytest
 
 from localdev.airflow_api import call as api
 from localdev.airflow_api import unpause
-from localdev.config import REPO
-from localdev.servers import free_port
+from tests.integration.localrun import LocalRun, processes_mentioning, started
 
 pytestmark = pytest.mark.integration
 CHROMIUM = os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium")
@@ -31,59 +27,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-
 POKEMON = "fetch_pokemon_data_dag"
 
 
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            environ = (proc / "environ").read_bytes()
-        except OSError:
-            continue
-        if text in cmdline or text.encode() in environ:
-            found.append(f"{proc.name}: {cmdline[:150]}")
-    return found
-
-
-@dataclass
-class LocalRun:
-    state: Path
-    ports: dict[str, int]
-    env: dict[str, str]
-    up_output: str = ""
-    password: str = ""
-
-    def localdev(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "localdev", *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.ports['airflow']}"
-
-    def token(self) -> str:
-        body = {"username": "admin", "password": self.password}
-        return api(self.ports["airflow"], "/auth/token", body=body)["access_token"]
-
-
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRun]:
-    state = tmp_path_factory.mktemp("local-run") / "state"
-    ports = {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi", "airflow")}
-    env = {**os.environ, "XCOM_LOCAL_STATE": str(state)}
-    env.update({f"XCOM_LOCAL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    for var in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"):
-        env.pop(var, None)
-    run = LocalRun(state, ports, env)
-    try:
-        up = run.localdev("up")
-        run.up_output = up.stdout + up.stderr
-        assert up.returncode == 0, run.up_output
-        run.password = up.stdout.split("login: admin / ", 1)[1].split()[0]
+    with started(tmp_path_factory.mktemp("local-run")) as run:
         yield run
-    finally:
-        run.localdev("down", timeout=120)  # a no-op when test_down already stopped everything
 
 
 def test_up_serves_airflow_with_dags_and_connections(local_run: LocalRun) -> None:

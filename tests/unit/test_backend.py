@@ -140,3 +140,17 @@ def test_missing_connection_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__CONN_ID", "no_such_conn")
     with pytest.raises(XComStorageConfigError, match=r"'no_such_conn' could not be loaded.*AIRFLOW_CONN_NO_SUCH_CONN"):
         push(MemJSON, [1])
+
+
+def test_the_doctor_checks_nothing_for_a_backend_not_ours_and_names_a_path_that_cannot_be_imported(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from include.xcom_backends.ops.cli import main
+
+    assert main(["doctor", "--backend", "airflow.sdk.bases.xcom.BaseXCom"]) == 0
+    assert "Airflow's default backend" in capsys.readouterr().out
+    assert main(["doctor", "--backend", "airflow.sdk.bases.xcom.BaseXCom", "--strict"]) == 1
+    assert main(["doctor", "--backend", "include.xcom_backends.S3PandasXComBackendd"]) == 1
+    err = capsys.readouterr().err
+    assert "names 'include.xcom_backends.S3PandasXComBackendd', which cannot be imported" in err
+    assert "AIRFLOW__CORE__XCOM_BACKEND" in err

@@ -23,9 +23,20 @@ def backend_class(path: str | None) -> type[Any]:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
+    from include.xcom_backends.backend import DEFAULT_XCOM_BACKEND, configured_backend
     from include.xcom_backends.ops.doctor import STEPS, run_checks
 
-    cls = backend_class(args.backend)
+    path, cls = configured_backend(args.backend)
+    if cls is None:
+        what = (
+            "Airflow's default backend, values in the metadata database" if path == DEFAULT_XCOM_BACKEND else "not ours"
+        )
+        print(f"Active XCom backend: {path} ({what}). It is not one of this project's object-storage backends, "
+              "so nothing was checked.")  # fmt: skip
+        if args.strict:
+            print("Preflight check FAILED: --strict asks for one of this project's backends.")
+            return 1
+        return 0
     print(f"Checking {cls.__module__}.{cls.__name__}")
     steps = run_checks(cls)
     for step in steps:
@@ -48,9 +59,25 @@ def cmd_gc(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from include.xcom_backends.errors import XComStorageConfigError
+
+    try:
+        return _main(argv)
+    except XComStorageConfigError as exc:  # a wrong [core] xcom_backend: say which, and what to do
+        print(f"FAILED: {exc}", file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     os.environ.setdefault("_AIRFLOW_PROCESS_CONTEXT", "server")  # connections from the metadata DB too
     # Let Airflow resolve [core] xcom_backend before anything imports the backend module.
-    import airflow.sdk.execution_time.xcom  # noqa: F401
+    try:
+        import airflow.sdk.execution_time.xcom  # noqa: F401
+    except Exception:
+        from include.xcom_backends.backend import configured_backend
+
+        configured_backend()  # raises the error that names the setting when the path cannot be imported
+        raise
 
     parser = argparse.ArgumentParser(prog="python -m include.xcom_backends", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
@@ -58,9 +85,12 @@ def main(argv: list[str] | None = None) -> int:
     doctor = sub.add_parser(
         "doctor",
         help="preflight check: connection, credentials, bucket, and a probe object written, read back, deleted",
-        description="Exit code 0 when every step passes, 1 otherwise.",
+        description="Exit code 0 when every step passes, 1 when one fails. When the active backend is not one "
+        "of this project's (Airflow's default, for example), nothing is checked: exit 0, or 1 with --strict.",
     )
     doctor.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
+    doctor.add_argument("--strict", action="store_true",
+                        help="fail (exit 1) unless the backend is one of this project's")  # fmt: skip
     doctor.set_defaults(func=cmd_doctor)
     gc = sub.add_parser(
         "gc",

@@ -26,7 +26,7 @@ from sqlalchemy import select
 from include.xcom_backends import dbform
 from include.xcom_backends.backend import ObjectStorageXCom, configured_backend
 from include.xcom_backends.dbform import Reference, stored_value
-from include.xcom_backends.errors import XComReferenceError, XComStorageError
+from include.xcom_backends.errors import XComReferenceError, XComStorageConfigError, XComStorageError
 from include.xcom_backends.keys import XComRow
 from include.xcom_backends.ui.preview import preview_xcom
 
@@ -62,6 +62,13 @@ def _refusal(backend: type[ObjectStorageXCom] | None, row: XComRow, ref: Referen
     except XComStorageError:
         return None  # the backend cannot be configured here; the task instance page says why
     return None
+
+
+def _active_backend() -> tuple[str, type[ObjectStorageXCom] | None]:
+    try:
+        return configured_backend()
+    except XComStorageConfigError as exc:
+        return str(exc), None  # shown at the top of the page; no object is read
 
 
 def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
@@ -112,7 +119,7 @@ def task_instance_xcoms(
         .where(XComModel.map_index == index)
         .order_by(XComModel.key)
     ).all()
-    backend_path, backend = configured_backend()
+    backend_path, backend = _active_backend()
     previews = [
         preview_xcom(backend, XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index, key=key),
                      stored_value(value))
@@ -150,7 +157,7 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
         .order_by(XComModel.timestamp.desc())
         .limit(RECENT_SCAN)
     ).all()
-    backend_path, backend = configured_backend()
+    backend_path, backend = _active_backend()
     items = []
     for r in rows:
         value = stored_value(r.value)
