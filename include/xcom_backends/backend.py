@@ -19,12 +19,14 @@ from airflow.sdk.bases.xcom import BaseXCom
 
 from include.xcom_backends import dbform
 from include.xcom_backends.codecs import (
+    BytesCodec,
     Codec,
     CSVCodec,
     JSONCodec,
+    NpyCodec,
     ParquetCodec,
+    binary_kind,
     codec_for_format,
-    is_pandas_value,
 )
 from include.xcom_backends.dbform import Reference
 from include.xcom_backends.errors import (
@@ -125,11 +127,34 @@ class ObjectStorageXCom(BaseXCom):
 
     @classmethod
     def codec_for(cls, value: Any, settings: XComStorageSettings) -> Codec:
-        if cls.encodes_pandas and is_pandas_value(value):
-            if settings.dataframe_format == "csv":
-                return CSVCodec()
+        kind = binary_kind(value)
+        if not cls.encodes_pandas:
+            return JSONCodec(refuse=cls._refuse_binary)
+        if kind in ("dataframe", "series") and settings.dataframe_format == "csv":
+            return CSVCodec()
+        if kind in ("bytes", "bytearray"):
+            return BytesCodec()
+        if kind == "ndarray":
+            return NpyCodec()
+        if kind is not None:
             return ParquetCodec(settings.compression)
-        return JSONCodec()
+        return JSONCodec(refuse=cls._refuse_binary)
+
+    @classmethod
+    def _refuse_binary(cls, value: Any, path: str) -> None:
+        """Inside a JSON value, or in a JSON backend: a frame, array or bytes value is refused, naming
+        where it can go."""
+        kind = binary_kind(value)
+        if kind is None:
+            return
+        what = f"XCom {path} is a {type(value).__module__}.{type(value).__qualname__}"
+        if cls.encodes_pandas:
+            raise TypeError(f"{what} inside a JSON value; {cls.__name__} stores frames, arrays and bytes only "
+                            "as the whole XCom value: push it as an XCom of its own (return it, or xcom_push it "
+                            "under its own key).")  # fmt: skip
+        holders = [sub.__name__ for sub in cls.__subclasses__() if sub.encodes_pandas] or ["a Pandas backend"]
+        raise TypeError(f"{what}, which {cls.__name__} (JSON only) cannot store. {holders[0]} stores pandas, polars "
+                        "and pyarrow frames as Parquet, numpy arrays as .npy and bytes as they are.")  # fmt: skip
 
     # --- push ------------------------------------------------------------------------------
     @classmethod

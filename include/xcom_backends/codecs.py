@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     import pandas as pd
 
+log = logging.getLogger(__name__)
 _UNNAMED_SERIES = "__xcom_storage_unnamed_series__"
 
 
@@ -33,59 +36,65 @@ class Codec(Protocol):
     def decode(self, data: bytes | memoryview, kind: str) -> Any: ...
 
 
-def _check_json(value: Any, path: str = "value") -> None:
-    """Reject what JSON would silently change (tuples, non-str keys, NaN) or cannot hold."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise TypeError(
-                f"XCom {path} is the float {value!r}, which JSON cannot hold. Use None, or push a "
-                "pandas DataFrame/Series through a Pandas XCom backend."
-            )
-        return
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            _check_json(item, f"{path}[{i}]")
-        return
-    if isinstance(value, dict):
-        for k, item in value.items():
-            if not isinstance(k, str):
-                raise TypeError(
-                    f"XCom {path} has a key of type {type(k).__name__} ({k!r}); JSON object keys "
-                    "must be str. Convert the keys to str before returning the value."
-                )
-            _check_json(item, f"{path}[{k!r}]")
-        return
-    hint = (
-        " Use a Pandas XCom backend (e.g. include.xcom_backends.S3PandasXComBackend) for DataFrames and Series."
-        if type(value).__module__.startswith("pandas")
-        else " Supported: dict (str keys), list, str, int, float, bool and None."
-    )
-    raise TypeError(
-        f"XCom {path} of type {type(value).__module__}.{type(value).__qualname__} cannot be stored as JSON "
-        f"(tuples and sets are refused too, because they would come back as lists).{hint}"
-    )
-
-
 class JSONCodec:
+    """JSON, typed where it must be (see typedjson): plain JSON values are written as they are, every
+    other value serde carries in serde's envelope. ``refuse(value, path)`` may raise ``TypeError`` for
+    values the backend keeps in another format."""
+
     format = "json"
 
+    def __init__(self, refuse: Callable[[Any, str], None] | None = None) -> None:
+        self.refuse = refuse
+
     def encode(self, value: Any) -> Encoded:
-        # Strict but fast: what comes back from the JSON text must equal what went in (tuples, non-str
-        # keys and NaN fail this); only then is the value walked, to name what JSON cannot hold.
-        try:
-            data = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
-            exact = json.loads(data) == value
-        except (TypeError, ValueError):
-            exact = False
-        if not exact:
-            _check_json(value)
-            raise TypeError(f"XCom value {value!r:.200} would not come back equal from JSON.")
-        return Encoded(data.encode("utf-8"), self.format)
+        from include.xcom_backends.typedjson import is_plain, to_tree
+
+        if is_plain(value):
+            return Encoded(_dumps(value), self.format)
+        return Encoded(_dumps(to_tree(value, refuse=self.refuse)), self.format, "typed")
 
     def decode(self, data: bytes | memoryview, kind: str) -> Any:
-        return json.loads(data if isinstance(data, bytes) else bytes(data))
+        tree = json.loads(data if isinstance(data, bytes) else bytes(data))
+        if kind != "typed":
+            return tree
+        from include.xcom_backends.typedjson import from_tree
+
+        return from_tree(tree)
+
+
+def _dumps(tree: Any) -> bytes:
+    return json.dumps(tree, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+
+
+# --- tabular and binary values (the Pandas backends) ------------------------------------------
+def binary_kind(value: Any) -> str | None:
+    """The kind of a value the Pandas backends keep in a format of its own (None: JSON). Decided from
+    the value's type alone: nothing is imported for a value that does not have such a type."""
+    kind = type(value)
+    if kind is bytes or kind is bytearray:
+        return kind.__name__
+    module = kind.__module__.partition(".")[0]
+    if module == "pandas":
+        import pandas as pd
+
+        return {pd.DataFrame: "dataframe", pd.Series: "series"}.get(kind)
+    if module == "polars":
+        import polars as pl
+
+        return {pl.DataFrame: "polars.dataframe", pl.Series: "polars.series"}.get(kind)
+    if module == "pyarrow":
+        import pyarrow as pa
+
+        return {pa.Table: "arrow.table", pa.RecordBatch: "arrow.recordbatch"}.get(kind)
+    if module == "numpy":
+        import numpy as np
+
+        return "ndarray" if kind is np.ndarray else None
+    return None
+
+
+def _refused(kind: str, reason: str) -> TypeError:
+    return TypeError(f"This {kind} cannot be stored exactly, so it was not pushed: {reason}")
 
 
 def _as_frame(value: pd.DataFrame | pd.Series) -> tuple[pd.DataFrame, str]:
@@ -105,8 +114,56 @@ def _restore(frame: pd.DataFrame, kind: str) -> pd.DataFrame | pd.Series:
     return series
 
 
+def _polars_frame(value: Any) -> Any:
+    return value.to_frame() if type(value).__name__ == "Series" else value
+
+
+_PANDAS_EXTRA = b"xcom_storage.pandas"  # what pyarrow's pandas metadata does not bring back
+
+
+def _pandas_extra(frame: pd.DataFrame) -> dict[str, Any]:
+    """Categorical columns (their categories and order), the index's frequency and a RangeIndex of
+    column labels: pandas' Parquet metadata loses these (for empty frames, integer categories...)."""
+    import pandas as pd
+
+    from include.xcom_backends.typedjson import is_plain
+
+    extra: dict[str, Any] = {}
+    categoricals = []
+    for i, dtype in enumerate(frame.dtypes):
+        if isinstance(dtype, pd.CategoricalDtype):
+            cats = dtype.categories.tolist()
+            if is_plain(cats):
+                categoricals.append([i, cats, str(dtype.categories.dtype), bool(dtype.ordered)])
+    if categoricals:
+        extra["categoricals"] = categoricals
+    freq = getattr(frame.index, "freqstr", None)
+    if freq:
+        extra["freq"] = freq
+    if isinstance(frame.columns, pd.RangeIndex):
+        extra["columns"] = [frame.columns.start, frame.columns.stop, frame.columns.step]
+    return extra
+
+
+def _apply_extra(frame: pd.DataFrame, extra: dict[str, Any]) -> pd.DataFrame:
+    import pandas as pd
+
+    for i, cats, cats_dtype, ordered in extra.get("categoricals", ()):
+        dtype = pd.CategoricalDtype(pd.Index(cats, dtype=cats_dtype), ordered=ordered)
+        if frame.dtypes.iloc[i] != dtype:
+            frame.isetitem(i, frame.iloc[:, i].astype(dtype))
+    if "freq" in extra:
+        frame.index = type(frame.index)(frame.index, freq=extra["freq"])
+    if "columns" in extra:
+        frame.columns = pd.RangeIndex(*extra["columns"], name=frame.columns.name)
+    return frame
+
+
 class ParquetCodec:
-    """DataFrames and Series as Parquet via pyarrow; pandas metadata restores dtypes and index."""
+    """Frames as Parquet. pandas DataFrame/Series via pyarrow (pandas metadata plus what it loses),
+    polars DataFrame/Series with polars' own writer, pyarrow Table/RecordBatch as they are. Before
+    a push, the first two rows go through the same path and must come back identical: a frame that
+    would come back different fails with a TypeError naming the column and what differs."""
 
     format = "parquet"
 
@@ -114,30 +171,116 @@ class ParquetCodec:
         self.compression = compression
 
     def encode(self, value: Any) -> Encoded:
+        kind = binary_kind(value)
+        if kind is None or kind in ("bytes", "bytearray", "ndarray"):
+            raise TypeError(f"{type(value).__qualname__} is not a frame")
+        if kind.startswith("polars."):
+            self._probe_polars(value, kind)
+            return Encoded(self._polars(value), self.format, kind)
+        if kind.startswith("arrow."):
+            self._probe_arrow(value, kind)
+            return Encoded(self._arrow(value), self.format, kind)
+        frame, kind = _as_frame(value)
+        self._probe_pandas(value, frame, kind)
+        return Encoded(self._pandas(frame, kind), self.format, kind)
+
+    # pandas
+    def _pandas(self, frame: pd.DataFrame, kind: str) -> memoryview:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        frame, kind = _as_frame(value)
-        table = pa.Table.from_pandas(frame, preserve_index=None)
+        try:
+            table = pa.Table.from_pandas(frame, preserve_index=None)
+        except (pa.ArrowException, ValueError, TypeError) as exc:  # mixed objects, complex, duplicates...
+            raise _refused("pandas " + kind, f"{type(exc).__name__}: {exc}") from None
+        extra = _pandas_extra(frame)
+        if extra:
+            table = table.replace_schema_metadata({**table.schema.metadata, _PANDAS_EXTRA: json.dumps(extra)})
         sink = pa.BufferOutputStream()
         pq.write_table(table, sink, compression=self.compression)
-        return Encoded(memoryview(sink.getvalue()), self.format, kind)
+        return memoryview(sink.getvalue())
+
+    def _probe_pandas(self, value: Any, frame: pd.DataFrame, kind: str) -> None:
+        import pandas as pd
+
+        head = frame.iloc[:2]
+        back = self.decode(self._pandas(head, kind), kind)
+        try:
+            if kind == "series":
+                pd.testing.assert_series_equal(back, value.iloc[:2], check_exact=True)
+            else:
+                pd.testing.assert_frame_equal(back, head, check_exact=True)
+        except AssertionError as exc:
+            detail = " ".join(str(exc).split())
+            raise _refused("pandas " + kind, f"it would come back different from Parquet: {detail}") from None
+
+    # polars
+    def _polars(self, value: Any) -> memoryview:
+        sink = io.BytesIO()
+        compression = "uncompressed" if self.compression == "none" else self.compression
+        try:
+            _polars_frame(value).write_parquet(sink, compression=compression)
+        except Exception as exc:
+            raise _refused("polars frame", f"{type(exc).__name__}: {exc}") from None
+        return sink.getbuffer()
+
+    def _probe_polars(self, value: Any, kind: str) -> None:
+        head = _polars_frame(value.head(2))
+        back = _polars_frame(self.decode(self._polars(head), kind))
+        if back.schema != head.schema or not back.equals(head):
+            raise _refused(kind.replace(".", " "), f"it would come back as {back.schema} instead of {head.schema}")
+
+    # pyarrow
+    def _arrow(self, value: Any) -> memoryview:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_batches([value]) if isinstance(value, pa.RecordBatch) else value
+        sink = pa.BufferOutputStream()
+        try:
+            pq.write_table(table, sink, compression=self.compression)
+        except pa.ArrowException as exc:
+            raise _refused("pyarrow table", f"{type(exc).__name__}: {exc}") from None
+        return memoryview(sink.getvalue())
+
+    def _probe_arrow(self, value: Any, kind: str) -> None:
+        head = value.slice(0, 2)
+        back = self.decode(self._arrow(head), kind)
+        if not back.schema.equals(head.schema, check_metadata=True) or not back.equals(head):
+            raise _refused(
+                kind.replace(".", " "), f"it would come back with schema {back.schema} instead of {head.schema}"
+            )
 
     def decode(self, data: bytes | memoryview, kind: str) -> Any:
+        if kind.startswith("polars."):
+            import polars as pl
+
+            frame = pl.read_parquet(io.BytesIO(data))
+            return frame.to_series(0) if kind == "polars.series" else frame
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         table = pq.read_table(pa.BufferReader(data))
-        return _restore(table.to_pandas(), kind)
+        if kind == "arrow.table":
+            return table
+        if kind == "arrow.recordbatch":
+            return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=table.schema)
+        extra = json.loads((table.schema.metadata or {}).get(_PANDAS_EXTRA, b"{}"))
+        return _restore(_apply_extra(table.to_pandas(), extra), kind)
 
 
 class CSVCodec:
-    """The tutorial's CSV: readable anywhere, but loses dtypes (see README)."""
+    """The tutorial's CSV: readable anywhere, but loses dtypes (see README); the push logs which columns."""
 
     format = "csv"
 
     def encode(self, value: Any) -> Encoded:
         frame, kind = _as_frame(value)
+        keeps = ("int64", "float64", "bool", "object")
+        lossy = [f"{c} ({d})" for c, d in frame.dtypes.items() if d.name not in keeps]
+        if lossy:
+            log.warning("CSV: column(s) %s will not come back with their dtype; use Parquet to keep them",
+                        ", ".join(lossy))  # fmt: skip
         return Encoded(frame.to_csv().encode("utf-8"), self.format, kind)
 
     def decode(self, data: bytes | memoryview, kind: str) -> Any:
@@ -146,21 +289,53 @@ class CSVCodec:
         return _restore(pd.read_csv(io.BytesIO(data), index_col=0), kind)
 
 
+class NpyCodec:
+    """numpy arrays of any dtype and shape as .npy, without pickle (object arrays are refused)."""
+
+    format = "npy"
+
+    def encode(self, value: Any) -> Encoded:
+        import numpy as np
+
+        if value.dtype.hasobject:
+            raise _refused(f"numpy array of dtype {value.dtype}", "object arrays would need pickle, which this "
+                           "backend never uses; convert it to a typed dtype (e.g. str, int, float)")  # fmt: skip
+        sink = io.BytesIO()
+        np.save(sink, value, allow_pickle=False)
+        return Encoded(sink.getbuffer(), self.format, "ndarray")
+
+    def decode(self, data: bytes | memoryview, kind: str) -> Any:
+        import numpy as np
+
+        return np.load(io.BytesIO(data), allow_pickle=False)
+
+
+class BytesCodec:
+    """bytes and bytearray, stored as they are."""
+
+    format = "bin"
+
+    def encode(self, value: Any) -> Encoded:
+        return Encoded(memoryview(value).toreadonly(), self.format, type(value).__name__)
+
+    def decode(self, data: bytes | memoryview, kind: str) -> Any:
+        return bytearray(data) if kind == "bytearray" else bytes(data)
+
+
+_DECODERS: dict[str, Callable[[], Codec]] = {
+    "json": JSONCodec,
+    "parquet": ParquetCodec,  # decoding reads the compression from the file
+    "csv": CSVCodec,
+    "npy": NpyCodec,
+    "bin": BytesCodec,
+}
+
+
 def codec_for_format(fmt: str) -> Codec:
     """The decoder for a format recorded in a reference; unknown formats are refused."""
-    if fmt == "json":
-        return JSONCodec()
-    if fmt == "parquet":
-        return ParquetCodec()  # decoding reads the compression from the file
-    if fmt == "csv":
-        return CSVCodec()
-    raise ValueError(f"Unknown XCom storage format {fmt!r}: this backend only reads json, parquet and csv")
-
-
-def is_pandas_value(value: Any) -> bool:
-    module = type(value).__module__
-    if not module.startswith("pandas"):
-        return False
-    import pandas as pd
-
-    return isinstance(value, (pd.DataFrame, pd.Series))
+    try:
+        return _DECODERS[fmt]()
+    except KeyError:
+        raise ValueError(
+            f"Unknown XCom storage format {fmt!r}: this backend only reads {', '.join(_DECODERS)}"
+        ) from None

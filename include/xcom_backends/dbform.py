@@ -1,8 +1,8 @@
 """Every form an XCom row's value can take in Airflow's metadata database, written and read here only.
 
 - ``Reference``: the value is an object in storage; the row holds its URI, format, size and SHA-256.
-- ``InlineBytes``: a value below the threshold that is not JSON (a DataFrame or Series), as our
-  codec's bytes in base64.
+- ``InlineBytes``: a value below the threshold that is not plain JSON: a frame, array or bytes value
+  as our codec's bytes in base64, or typed JSON (a tuple, datetime, Decimal...) as its JSON tree.
 - ``InlineJSON``: a JSON value below the threshold that contains one of the keys that mark our forms
   or Airflow's serde forms, wrapped so it comes back exactly as pushed.
 - ``Plain``: anything else: a JSON value kept as it is, or a row written by Airflow's default backend.
@@ -87,7 +87,9 @@ RowForm = Reference | InlineBytes | InlineJSON | Plain
 
 def inline(value: Any, encoded: Encoded) -> Any:
     """The database form of a value below the threshold (``encoded``: what its codec made of it)."""
-    if encoded.format != "json":  # DataFrame/Series: our codec's bytes (Airflow's serde has no Series support)
+    if encoded.format == "json" and encoded.kind == "typed":  # typed JSON, kept readable in the row
+        return {MARKER: INLINE, "format": "json", "kind": "typed", "json": json.loads(bytes(encoded.data))}
+    if encoded.format != "json":  # a frame, array or bytes: our codec's bytes
         b64 = base64.b64encode(encoded.data).decode("ascii")
         return {MARKER: INLINE, "format": encoded.format, "kind": encoded.kind, "base64": b64}
     if any(marker in encoded.data for marker in _RESERVED):
@@ -106,6 +108,8 @@ def read(value: Any) -> RowForm:
     if is_reference(value):
         return Reference.from_json(value)
     if isinstance(value, dict) and value.get(MARKER) == INLINE:
+        if "json" in value:
+            return InlineBytes(json.dumps(value["json"]).encode(), "json", str(value.get("kind", "typed")))
         if "base64" in value:
             try:
                 return InlineBytes(base64.b64decode(value["base64"]), str(value["format"]),

@@ -29,17 +29,11 @@ def test_json_roundtrip(value: Any) -> None:
 
 @pytest.mark.parametrize(
     ("value", "named"),
-    [((1, 2), "tuple"), ({1, 2}, "set"), ({1: "a"}, "key of type int"), (b"x", "bytes"),
-     (float("nan"), "nan"), ([1, {"x": (1,)}], "tuple"), (pd.DataFrame({"a": [1]}), "DataFrame")],
+    [(object(), "builtins.object"), ([1, {"x": lambda: 1}], r"value\[1\]\['x'\] of type .*function")],
 )  # fmt: skip
 def test_json_refuses_what_it_cannot_hold(value: Any, named: str) -> None:
     with pytest.raises(TypeError, match=named):
         JSONCodec().encode(value)
-
-
-def test_json_refusal_points_to_pandas_backend() -> None:
-    with pytest.raises(TypeError, match="PandasXComBackend"):
-        JSONCodec().encode(pd.Series([1]))
 
 
 @pytest.mark.parametrize("compression", ["snappy", "zstd", "gzip", "none"])
