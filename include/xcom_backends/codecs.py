@@ -238,7 +238,8 @@ class ParquetCodec:
         table = pa.Table.from_batches([value]) if isinstance(value, pa.RecordBatch) else value
         sink = pa.BufferOutputStream()
         try:
-            pq.write_table(table, sink, compression=self.compression)
+            # Non-compliant nested types keep list fields' own names ("item"), so the schema comes back equal.
+            pq.write_table(table, sink, compression=self.compression, use_compliant_nested_type=False)
         except pa.ArrowException as exc:
             raise _refused("pyarrow table", f"{type(exc).__name__}: {exc}") from None
         return memoryview(sink.getvalue())
