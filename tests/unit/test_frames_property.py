@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 from include.xcom_backends.codecs import ParquetCodec
 
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
-TEXT = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=5)
+TEXT = st.text(alphabet=st.characters(codec="utf-8"), max_size=5)
 CATS = st.lists(TEXT, min_size=1, max_size=4, unique=True) | st.lists(
     st.integers(-5, 5), min_size=1, max_size=4, unique=True
 )

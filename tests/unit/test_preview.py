@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
+import polars as pl
+import pyarrow as pa
 import pytest
 
 from include.xcom_backends.ui import preview
@@ -80,6 +86,139 @@ def test_inline_values_are_shown_without_storage_requests(monkeypatch: pytest.Mo
     q = preview_xcom(MemPandas, row(), plain)
     assert q.where == "database (inline)" and q.text is not None and '"small"' in q.text
     assert MemoryStore.calls == []
+
+
+def _stored(ref: dict[str, Any]) -> bytes:
+    ((data,),) = [[v for (_, k), v in MemoryStore.objects.items() if ref["uri"].endswith("/" + k)]]
+    return data
+
+
+@pytest.mark.parametrize(
+    ("value", "kind", "columns", "rows"),
+    [
+        (pl.DataFrame({"a": [1, None, 3], "s": ["x", None, "z"]}), "polars.dataframe",
+         [("a", "int64"), ("s", "large_string")], [["1", "x"], ["<NA>", "<NA>"], ["3", "z"]]),
+        (pl.Series("v", [1.5, 2.5]), "polars.series", [("v", "double")], [["1.5"], ["2.5"]]),
+        (pa.table({"i": pa.array([1, None], pa.int32()), "ts": pa.array([datetime(2024, 1, 1)] * 2)}),
+         "arrow.table", [("i", "int32"), ("ts", "timestamp[us]")],
+         [["1", "2024-01-01 00:00:00"], ["<NA>", "2024-01-01 00:00:00"]]),
+        (pa.RecordBatch.from_pydict({"l": [[1, 2], []]}), "arrow.recordbatch", [("l", "list<item: int64>")],
+         [["[1, 2]"], ["[]"]]),
+    ],
+)  # fmt: skip
+def test_polars_and_arrow_frames_show_their_arrow_types(
+    monkeypatch: pytest.MonkeyPatch, value: Any, kind: str, columns: list[tuple[str, str]], rows: list[list[str]]
+) -> None:
+    ref = push(MemPandas, value)
+    monkeypatch.setitem(sys.modules, "polars", None)  # a preview does not need polars
+    p = preview_xcom(MemPandas, row(), ref)
+    assert p.error is None and p.format == "parquet" and p.kind == kind and not p.index_column
+    assert p.columns == columns and p.rows == rows and p.total_rows == len(rows) and not p.truncated
+
+
+def test_large_arrow_table_preview_reads_a_fraction_of_the_object() -> None:
+    n = 1_000_000
+    ref = push(MemPandas, pa.table({"n": np.arange(n), "x": np.linspace(0, 1, n)}))
+    MemoryStore.calls.clear()
+    p = preview_xcom(MemPandas, row(), ref)
+    assert p.error is None and p.total_rows == n and p.truncated and len(p.rows) == preview.MAX_ROWS
+    assert p.columns == [("n", "int64"), ("x", "double")] and p.rows[1] == ["1", str(1 / (n - 1))]
+    assert p.note == f"First {preview.MAX_ROWS} of 1,000,000 rows shown."
+    assert 0 < p.bytes_read < ref["size"] / 4 and set(MemoryStore.calls) == {"get_range"}
+
+
+def test_large_npy_preview_reads_the_header_and_first_values_in_one_request() -> None:
+    ref = push(MemPandas, np.arange(1_000_000, dtype="float64").reshape(1000, 1000))
+    MemoryStore.calls.clear()
+    p = preview_xcom(MemPandas, row(), ref)
+    assert p.error is None and p.format == "npy" and p.kind == "ndarray"
+    assert p.shape == (1000, 1000) and p.dtype == "float64" and p.total_rows is None and p.columns == []
+    first = ", ".join(f"{float(i)}" for i in range(preview.MAX_VALUES))
+    assert p.text == f"[{first}, …]" and p.truncated
+    assert p.note == "First 20 of 1,000,000 values shown, flattened in C (row-major) order."
+    assert MemoryStore.calls == ["get_range"] and p.bytes_read == preview.NPY_HEAD_BYTES < ref["size"]
+
+
+def test_npy_preview_of_other_dtypes_and_orders() -> None:
+    fortran = preview_xcom(MemPandas, row(), push(MemPandas, np.asfortranarray(np.arange(6).reshape(2, 3))))
+    assert fortran.text == "[0, 3, 1, 4, 2, 5]" and fortran.shape == (2, 3) and not fortran.truncated
+    strings = preview_xcom(MemPandas, row(), push(MemPandas, np.array(["a, b", "ü"])))
+    assert strings.text == "['a, b', 'ü']" and strings.dtype == "<U4"
+    scalar = preview_xcom(MemPandas, row(), push(MemPandas, np.array(7, dtype="int8")))
+    assert scalar.shape == () and scalar.text == "[7]"
+    empty = preview_xcom(MemPandas, row(), push(MemPandas, np.zeros((0, 3))))
+    assert empty.shape == (0, 3) and empty.text == "[]" and not empty.truncated
+    with pytest.warns(UserWarning, match="format 3.0"):  # a field name beyond Latin-1: a UTF-8 header
+        ref = push(MemPandas, np.array([(1.5, 2)], dtype=[("名", "f8"), ("n", "i4")]))
+    structured = preview_xcom(MemPandas, row(), ref)
+    assert structured.error is None and structured.dtype == "[('名', '<f8'), ('n', '<i4')]"
+    assert structured.text == "[(1.5, 2)]"
+
+
+def test_bytes_preview_is_one_ranged_get_of_at_most_64_bytes() -> None:
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 400  # ~100 KB: below WHOLE_OBJECT_MAX, still not read
+    ref = push(MemPandas, png)
+    MemoryStore.calls.clear()
+    p = preview_xcom(MemPandas, row(), ref)
+    assert p.error is None and p.format == "bin" and p.kind == "bytes" and p.size == len(png)
+    assert p.text is not None and p.text.startswith("89 50 4e 47 0d 0a 1a 0a 00 01 02 03 04 05 06 07\n08 09")
+    assert p.text.splitlines() == [png[i : i + 16].hex(" ") for i in range(0, 64, 16)]
+    assert p.truncated and p.note == f"First 64 of {len(png):,} bytes shown, as hex."
+    assert MemoryStore.calls == ["get_range"] and p.bytes_read == preview.HEX_BYTES
+    small = preview_xcom(MemPandas, row(), push(MemPandas, bytearray(b"\x00\xff")))
+    assert small.kind == "bytearray" and small.text == "00 ff" and not small.truncated and small.bytes_read == 2
+    assert preview_xcom(MemPandas, row(), push(MemPandas, b"")).text == "(empty)"
+
+
+def test_typed_json_shows_its_tree() -> None:
+    value = {"when": datetime(2024, 1, 1, tzinfo=UTC), "pair": (1, 2)}
+    ref = push(MemJSON, value)
+    p = preview_xcom(MemJSON, row(), ref)
+    assert p.error is None and p.format == "json" and p.kind == "typed" and not p.truncated
+    assert p.text == json.dumps(json.loads(_stored(ref)), indent=2) and '"__classname__": "builtins.tuple"' in p.text
+
+
+def test_large_typed_json_shows_its_beginning_as_text() -> None:
+    ref = push(MemJSON, [(i, "x" * 50) for i in range(40_000)])  # ~5 MB of typed JSON
+    p = preview_xcom(MemJSON, row(), ref)
+    assert p.kind == "typed" and p.truncated and p.text is not None
+    assert p.text.startswith('[{"__classname__":"builtins.tuple"')
+    assert p.bytes_read == preview.HEAD_BYTES
+
+
+def test_inline_new_kinds_are_shown_without_storage_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES", "100000")
+    MemPandas.reset()
+    stored = {
+        "npy": push(MemPandas, np.arange(30, dtype="int16")),
+        "bin": push(MemPandas, bytes(100)),
+        "polars": push(MemPandas, pl.DataFrame({"a": ["x"]})),
+        "arrow": push(MemPandas, pa.table({"b": [True]})),
+        "typed": push(MemPandas, {"pair": (1, 2)}),
+    }
+    MemoryStore.calls.clear()
+    p = {name: preview_xcom(MemPandas, row(), value) for name, value in stored.items()}
+    assert MemoryStore.calls == [] and MemoryStore.objects == {}
+    assert all(q.where == "database (inline)" and q.error is None and q.bytes_read == 0 for q in p.values())
+    assert p["npy"].shape == (30,) and p["npy"].dtype == "int16" and p["npy"].truncated
+    assert p["npy"].text == "[" + ", ".join(map(str, range(20))) + ", …]"
+    assert p["bin"].size == 100 and p["bin"].text == "\n".join(["00" + " 00" * 15] * 4) and p["bin"].truncated
+    assert p["polars"].kind == "polars.dataframe" and p["polars"].columns == [("a", "large_string")]
+    assert p["polars"].rows == [["x"]] and p["polars"].total_rows == 1
+    assert p["arrow"].columns == [("b", "bool")] and p["arrow"].rows == [["True"]] and not p["arrow"].index_column
+    assert p["typed"].format == "json" and p["typed"].kind == "typed"
+    assert p["typed"].text == json.dumps(stored["typed"]["json"], indent=2)
+
+
+def test_unreadable_values_are_errors_on_their_own_card() -> None:
+    inline = {"__xcom_storage__": "inline", "format": "npy", "kind": "ndarray", "base64": "bm90IG5weQ=="}
+    p = preview_xcom(MemPandas, row(), inline)
+    assert p.where == "database (inline)" and p.format == "npy" and p.error and "ValueError" in p.error
+    ref = push(MemPandas, np.arange(100_000))
+    ((bucket, key),) = MemoryStore.objects
+    MemoryStore.objects[(bucket, key)] = MemoryStore.objects[(bucket, key)][:200]  # cut after the header
+    q = preview_xcom(MemPandas, row(), {**ref, "size": 200})
+    assert q.where == "object storage" and q.error and "truncated" in q.error
 
 
 def test_missing_object_and_foreign_reference_say_why() -> None:

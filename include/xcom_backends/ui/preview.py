@@ -1,15 +1,19 @@
 """What an XCom holds, for people: location, size, format and the first rows, read with ranged GETs.
 
-Used by the UI plugin (``plugins/xcom_storage_plugin.py``). A Parquet preview reads the footer and
-the first pages of each column; a CSV preview the first 64 KiB; a JSON preview the whole object up to
-``JSON_PRETTY_MAX`` bytes (to pretty-print it), otherwise its first 64 KiB as text. Nothing here
-loads a large object whole, and nothing is sent to the browser but the preview.
+Used by the UI plugin (``plugins/xcom_storage_plugin.py``). A Parquet preview (pandas, polars or
+pyarrow frames) reads the footer and the first pages of each column; a CSV preview the first 64 KiB;
+a .npy preview its header and first values; a bytes preview its first 64 bytes, shown as hex; a JSON
+preview (plain or typed) the whole object up to ``JSON_PRETTY_MAX`` bytes (to pretty-print it),
+otherwise its first 64 KiB as text. Nothing here loads a large object whole, and nothing is sent to
+the browser but the preview.
 """
 
 from __future__ import annotations
 
+import ast
 import io
 import json
+import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,12 +29,17 @@ MAX_TEXT = 20_000  # characters of JSON shown
 HEAD_BYTES = 64 * 1024
 JSON_PRETTY_MAX = 1024 * 1024
 WHOLE_OBJECT_MAX = 256 * 1024  # smaller objects are fetched in one GET instead of several ranges
+MAX_VALUES = 20  # first values of a numpy array shown
+NPY_HEAD_BYTES = 4096  # first GET of a .npy object: its header, and usually its first values too
+HEX_BYTES = 64  # first bytes of a bytes value shown, as hex
 
 
 @dataclass
 class Preview:
     """One XCom as the plugin shows it. ``where`` is "object storage" or "database (inline)";
-    ``error`` says why no preview could be made."""
+    ``error`` says why no preview could be made. ``index_column``: whether ``columns`` starts with
+    the frame's index (pandas) or not (polars, pyarrow). ``shape`` and ``dtype``: a numpy array's.
+    ``note``: what part of the value ``rows`` or ``text`` show, when it is not the whole."""
 
     key: str
     where: str
@@ -42,7 +51,11 @@ class Preview:
     total_rows: int | None = None
     columns: list[tuple[str, str]] = field(default_factory=list)  # (name, dtype)
     rows: list[list[str]] = field(default_factory=list)
+    index_column: bool = True
+    shape: tuple[int, ...] | None = None
+    dtype: str | None = None
     text: str | None = None
+    note: str | None = None
     truncated: bool = False
     bytes_read: int = 0
     error: str | None = None
@@ -85,6 +98,11 @@ class RangeReader(SeekableReader):
         self.seek(0)
         return self.read(min(limit, self._size)) or b""
 
+    def head(self, limit: int) -> bytes:
+        """The first ``limit`` bytes in one ranged GET of at most ``limit`` bytes, whatever the size."""
+        length = min(limit, self._size)
+        return self._fetch(0, length) if length > 0 else b""
+
 
 def _cell(value: Any) -> str:
     import pandas as pd
@@ -109,22 +127,90 @@ def _fill_frame(preview: Preview, frame: Any) -> None:
     ]
 
 
+def _fill_arrow(preview: Preview, table: Any) -> None:
+    """Columns with their Arrow types (no index) and the first rows as strings (nulls as <NA>)."""
+    import pandas as pd
+
+    preview.index_column = False
+    preview.columns = [(f.name, str(f.type)) for f in table.schema]
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype, ignore_metadata=True)
+    preview.rows = [[_cell(v) for v in row] for row in frame.itertuples(index=False, name=None)]
+
+
 def _fill_json(preview: Preview, value: Any) -> None:
     text = json.dumps(value, indent=2, ensure_ascii=False, default=str)
     preview.truncated = len(text) > MAX_TEXT
     preview.text = text[:MAX_TEXT]
 
 
-def preview_parquet(preview: Preview, reader: RangeReader) -> None:
+def preview_parquet(preview: Preview, source: io.RawIOBase | io.BufferedIOBase) -> None:
+    """Total rows from the footer, the first rows from the first row group(s). pandas frames as
+    pandas shows them; polars and pyarrow frames (``preview.kind``) with their Arrow types."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    pf = pq.ParquetFile(reader, buffer_size=64 * 1024, pre_buffer=False)
+    pf = pq.ParquetFile(source, buffer_size=64 * 1024, pre_buffer=False)
     preview.total_rows = pf.metadata.num_rows
     batch = next(pf.iter_batches(batch_size=MAX_ROWS), None)
     table = pa.Table.from_batches([batch] if batch is not None else [], schema=pf.schema_arrow)
-    _fill_frame(preview, table.to_pandas())
+    if preview.kind.startswith(("polars.", "arrow.")):
+        _fill_arrow(preview, table)
+    else:
+        _fill_frame(preview, table.to_pandas())
     preview.truncated = preview.total_rows > len(preview.rows)
+    if preview.truncated:
+        preview.note = f"First {len(preview.rows):,} of {preview.total_rows:,} rows shown."
+
+
+def _npy_header(source: io.BufferedIOBase) -> tuple[tuple[int, ...], bool, Any]:
+    """(shape, fortran_order, dtype) from a .npy header; ``source`` is left at the first value."""
+    from numpy.lib import format as npy
+
+    version = npy.read_magic(source)
+    if version == (1, 0):
+        return npy.read_array_header_1_0(source)
+    if version == (2, 0):
+        return npy.read_array_header_2_0(source)
+    if version != (3, 0):
+        raise ValueError(f"Unsupported .npy format version {version[0]}.{version[1]}")
+    # 3.0 is 2.0 with a UTF-8 header (field names beyond Latin-1); numpy reads it the same way
+    (length,) = struct.unpack("<I", source.read(4))
+    if length > 10_000:
+        raise ValueError(f"The .npy header is {length:,} bytes long: too long to read for a preview")
+    header = ast.literal_eval(source.read(length).decode("utf-8"))
+    return tuple(header["shape"]), bool(header["fortran_order"]), npy.descr_to_dtype(header["descr"])
+
+
+def preview_npy(preview: Preview, source: io.BufferedIOBase) -> None:
+    """dtype, shape and the first ``MAX_VALUES`` values (flattened in the order they are stored)."""
+    import math
+
+    import numpy as np
+
+    shape, fortran_order, dtype = _npy_header(source)
+    preview.shape, preview.dtype = shape, str(dtype)
+    total = math.prod(shape)
+    count = min(MAX_VALUES, total, HEAD_BYTES // dtype.itemsize if dtype.itemsize else total)
+    data = source.read(count * dtype.itemsize) if dtype.itemsize else b""
+    if len(data) < count * dtype.itemsize:
+        raise ValueError(f"The .npy data ends after {len(data):,} bytes: the object is truncated")
+    values = np.frombuffer(data, dtype=dtype, count=count) if dtype.itemsize else np.zeros(count, dtype)
+    quote = dtype.kind in "SU"  # strings quoted, so that a comma inside one is not a separator
+    shown = ", ".join(repr(v.item()) if quote else str(v) for v in values)
+    preview.truncated = count < total
+    preview.text = f"[{shown}{', …' if preview.truncated else ''}]"
+    if preview.truncated:
+        order = "Fortran (column-major)" if fortran_order and len(shape) > 1 else "C (row-major)"
+        preview.note = f"First {count:,} of {total:,} values shown, flattened in {order} order."
+
+
+def preview_bin(preview: Preview, head: bytes, size: int) -> None:
+    """The first ``HEX_BYTES`` bytes as hex, 16 to a line."""
+    head = head[:HEX_BYTES]
+    preview.text = "\n".join(head[i : i + 16].hex(" ") for i in range(0, len(head), 16)) or "(empty)"
+    preview.truncated = size > len(head)
+    if preview.truncated:
+        preview.note = f"First {len(head):,} of {size:,} bytes shown, as hex."
 
 
 def preview_csv(preview: Preview, head: bytes, complete: bool) -> None:
@@ -149,7 +235,11 @@ def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Referenc
             preview_parquet(preview, reader)
         elif ref.format == "csv":
             preview_csv(preview, reader.read_all_capped(HEAD_BYTES), complete=ref.size <= HEAD_BYTES)
-        elif ref.size <= JSON_PRETTY_MAX:
+        elif ref.format == "npy":  # header and first values: usually in the buffer's one GET
+            preview_npy(preview, io.BufferedReader(reader, buffer_size=NPY_HEAD_BYTES))
+        elif ref.format != "json":  # bytes, or a format this version does not know: the first bytes
+            preview_bin(preview, reader.head(HEX_BYTES), ref.size)
+        elif ref.size <= JSON_PRETTY_MAX:  # plain or typed JSON (the typed tree shown as it is stored)
             _fill_json(preview, json.loads(reader.read_all_capped(ref.size)))
         else:
             preview.text = reader.read_all_capped(HEAD_BYTES).decode("utf-8", errors="replace")
@@ -164,6 +254,20 @@ def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Referenc
     except Exception as exc:
         preview.error = f"{type(exc).__name__}: {exc}"
     return preview
+
+
+def preview_inline(preview: Preview, data: bytes) -> None:
+    """The preview of a value kept in the row as its codec's bytes (``preview.format``, ``.kind``)."""
+    if preview.format == "parquet":
+        preview_parquet(preview, io.BytesIO(data))
+    elif preview.format == "csv":
+        preview_csv(preview, data, complete=True)
+    elif preview.format == "npy":
+        preview_npy(preview, io.BytesIO(data))
+    elif preview.format == "json":  # typed JSON: its tree, as stored
+        _fill_json(preview, json.loads(data))
+    else:
+        preview_bin(preview, data[:HEX_BYTES], len(data))
 
 
 def preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Preview:
@@ -186,11 +290,12 @@ def _preview_xcom(backend: type[Any] | None, row: XComRow, stored: Any) -> Previ
                            "project, so the object cannot be read here.")  # fmt: skip
         return preview_stored(backend, row, form)
     if isinstance(form, dbform.InlineBytes):
-        from include.xcom_backends.codecs import codec_for_format
-
         preview = Preview(key=key, where="database (inline)", format=form.format, size=len(form.data),
                           kind=form.kind)  # fmt: skip
-        _fill_frame(preview, codec_for_format(form.format).decode(form.data, "dataframe"))
+        try:
+            preview_inline(preview, form.data)
+        except Exception as exc:
+            preview.error = f"{type(exc).__name__}: {exc}"
         return preview
     preview = Preview(key=key, where="database (inline)", format="json")
     preview.size = len(json.dumps(form.value, default=str).encode())
