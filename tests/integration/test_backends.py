@@ -9,6 +9,7 @@ from the bucket), the threshold (nothing reaches storage), and both example DAGs
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +34,8 @@ BACKENDS = [
 IDS = [b[0] for b in BACKENDS]
 
 
-PREFIXES = {"roundtrip": "it", "threshold": "it-threshold", "examples": "it-examples"}
+PREFIXES = {"roundtrip": "it", "threshold": "it-threshold", "examples": "it-examples", "values": "it-values",
+            "values_inline": "it-values-inline"}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,8 @@ def dag_runs(airflow_session: Any) -> Callable[[str, bool], dict[str, Any]]:
     def runs_of(name: str, pandas: bool) -> dict[str, Any]:
         if name not in done:
             roundtrip = "xcom_roundtrip_pandas" if pandas else "xcom_roundtrip_json"
+            values = "xcom_values_pandas" if pandas else "xcom_values_json"
+            inline = {"AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "10000000"}
             prefix = {what: {"AIRFLOW__XCOM_STORAGE__PREFIX": f"{p}/{name}"} for what, p in PREFIXES.items()}
             plan = {
                 "roundtrip": {"dag_id": roundtrip, "env": prefix["roundtrip"]},
@@ -52,6 +56,8 @@ def dag_runs(airflow_session: Any) -> Callable[[str, bool], dict[str, Any]]:
                               "env": {**prefix["threshold"], "AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "10000000"}},
                 "simple": {"dag_id": "simple_xcom_dag", "env": prefix["examples"]},
                 "pokemon": {"dag_id": "fetch_pokemon_data_dag", "env": prefix["examples"]},
+                "values": {"dag_id": values, "env": prefix["values"]},
+                "values_inline": {"dag_id": values, "env": {**prefix["values_inline"], **inline}},
             }  # fmt: skip
             outcomes = airflow_session.run_dags(list(plan.values()), backend=f"include.xcom_backends.{name}")
             done[name] = dict(zip(plan, outcomes, strict=True))
@@ -138,3 +144,38 @@ def test_example_dags(dag_runs: Any, buckets: Any, name: str, cloud: str, pandas
         assert "TypeError" in out and "PandasXComBackend" in out
         assert "ratio of" not in out
     assert any(k.endswith(".json") for k in buckets.list(cloud, prefix + "/simple_xcom_dag/"))
+
+
+@pytest.mark.parametrize(("name", "cloud", "pandas"), BACKENDS, ids=IDS)
+def test_every_value_kind_comes_back_with_its_type(
+    airflow_session: Any, dag_runs: Any, buckets: Any, name: str, cloud: str, pandas: bool
+) -> None:
+    """tests/values.py through a real DAG run: serde's types, what serde loses, and (Pandas backends)
+    polars/pyarrow frames, numpy arrays and bytes; each alone and nested in dicts and lists, compared
+    by type and value in the downstream task. Stored in the bucket, and inline below the threshold."""
+    dag_id = "xcom_values_pandas" if pandas else "xcom_values_json"
+    for run_name, prefix in (("values", "it-values"), ("values_inline", "it-values-inline")):
+        run = dag_runs(name, pandas)[run_name]
+        assert run.ok, run.output[-6000:]
+        objects = buckets.list(cloud, f"{prefix}/{name}/")
+        rows = airflow_session.xcom_rows(dag_id, run.run_id)
+        if run_name == "values_inline":
+            assert objects == {} and not any(is_reference(r["value"]) for r in rows)
+            continue
+        formats = {r["value"]["format"] for r in rows if is_reference(r["value"])}
+        assert formats == ({"json", "parquet", "npy", "bin"} if pandas else {"json"}), formats
+        # Typed JSON is still JSON any tool reads: the Decimal keeps its digits as a string.
+        decimal_key = next(k for k in objects if "/push_values/" in k and "/decimal/" in k)
+        assert json.loads(buckets.read(cloud, decimal_key))["__data__"] == "1.10"
+        if pandas:
+            raw = next(k for k in objects if "/push_binary/" in k and "/bytes/" in k)
+            assert buckets.read(cloud, raw) == bytes(range(256))
+
+
+def test_the_serde_values_dag_passes_on_the_default_backend_and_on_ours(airflow_session: Any) -> None:
+    """The same DAG, unchanged: Airflow's database backend, then S3 JSON (every backend runs a stricter
+    superset of it in test_every_value_kind_comes_back_with_its_type)."""
+    runs = [{"dag_id": "xcom_values_serde", "env": {"AIRFLOW__XCOM_STORAGE__PREFIX": "it-values-serde"}}]
+    for backend in ("airflow.sdk.bases.xcom.BaseXCom", "include.xcom_backends.S3JSONXComBackend"):
+        (run,) = airflow_session.run_dags(runs, backend=backend)
+        assert run.ok, (backend, run.output[-6000:])
