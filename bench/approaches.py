@@ -13,7 +13,9 @@ built; clients, hooks and connections are created by the calls themselves, as in
 - ``ours``: ``S3PandasXComBackend`` (Parquet) for frames, ``S3JSONXComBackend`` for JSON.
 - ``floor``: the least work any object-store backend must do: encode (Parquet or JSON) into memory,
   one put and one get of those bytes with a plain boto3 client configured like ours (timeouts,
-  retries, checksum policy), decode.
+  retries, checksum policy), decode. A polars frame: polars' ``write_parquet`` and ``read_parquet``.
+
+Only ``floor`` and ``ours`` carry a polars frame (the others have no serializer for one).
 """
 
 from __future__ import annotations
@@ -32,7 +34,11 @@ PREFIX = "bench"
 
 
 def is_frame(workload: str) -> bool:
-    return workload.startswith("frame_")
+    return workload.startswith(("frame_", "polars_"))
+
+
+def is_polars(workload: str) -> bool:
+    return workload.startswith("polars_")
 
 
 class DefaultDB:
@@ -140,7 +146,7 @@ class Floor:
     name, label = "floor", "floor (encode + put + get + decode)"
 
     def __init__(self, workload: str) -> None:
-        self.frame = is_frame(workload)
+        self.frame, self.polars = is_frame(workload), is_polars(workload)
         self._client: Any = None
 
     # boto3 and pyarrow are imported by the first call, as our backend does (and any backend must).
@@ -177,7 +183,11 @@ class Floor:
         return self._client
 
     def push(self, value: Any, ids: dict[str, Any]) -> Any:
-        if self.frame:
+        if self.polars:
+            buffer = io.BytesIO()
+            value.write_parquet(buffer, compression="snappy")
+            data = buffer.getvalue()
+        elif self.frame:
             sink = self.pa.BufferOutputStream()
             self.pq.write_table(self.pa.Table.from_pandas(value), sink, compression="snappy")
             data = sink.getvalue().to_pybytes()
@@ -189,6 +199,10 @@ class Floor:
 
     def pull(self, stored: Any) -> Any:
         data = self.client.get_object(Bucket=BUCKET, Key=stored)["Body"].read()
+        if self.polars:
+            import polars as pl
+
+            return pl.read_parquet(io.BytesIO(data))
         if self.frame:
             return self.pq.read_table(self.pa.BufferReader(data)).to_pandas()
         return json.loads(data)
@@ -200,6 +214,8 @@ APPROACHES: dict[str, type[Any]] = {
 
 
 def supports(approach: str, workload: str) -> bool:
+    if is_polars(workload):
+        return approach in ("floor", "ours")
     if approach == "s3hook_parquet":
         return is_frame(workload)
     return approach != "ours_inline" or workload == "json_small"

@@ -77,12 +77,18 @@ class MetadataDB:
 
 
 def value_size(value: Any) -> int:
+    if hasattr(value, "estimated_size"):  # polars
+        return int(value.estimated_size())
     if hasattr(value, "memory_usage"):
         return int(value.memory_usage(deep=True).sum())
     return len(json.dumps(value).encode())
 
 
 def tiny(workload: str) -> Any:
+    if workload.startswith("polars_"):
+        import polars as pl
+
+        return pl.from_pandas(make("frame_10k").head(1))
     return make("frame_10k").head(1) if workload.startswith("frame_") else {"warm": "up"}
 
 

@@ -1,12 +1,14 @@
-"""The values the benchmark moves: mixed-dtype DataFrames of several sizes and two JSON values."""
+"""The values the benchmark moves: mixed-dtype DataFrames of several sizes (pandas, and one polars),
+and two JSON values."""
 
 from __future__ import annotations
 
 from typing import Any
 
 FRAME_ROWS = {"frame_10k": 10_000, "frame_100k": 100_000, "frame_1m": 1_000_000, "frame_3m": 3_000_000}
+POLARS_ROWS = {"polars_1m": 1_000_000}  # the same orders as a polars DataFrame
 JSON_WORKLOADS = ("json_small", "json_1mb")
-ALL = (*FRAME_ROWS, *JSON_WORKLOADS)
+ALL = (*FRAME_ROWS, *POLARS_ROWS, *JSON_WORKLOADS)
 
 
 def orders_frame(rows: int, seed: int = 42) -> Any:
@@ -38,6 +40,10 @@ def orders_frame(rows: int, seed: int = 42) -> Any:
 def make(workload: str) -> Any:
     if workload in FRAME_ROWS:
         return orders_frame(FRAME_ROWS[workload])
+    if workload in POLARS_ROWS:
+        import polars as pl
+
+        return pl.from_pandas(orders_frame(POLARS_ROWS[workload]))
     if workload == "json_small":
         return {"run": "manual__2026-11-21", "rows": 1250, "ok": True, "ratio": 0.75, "tags": ["a", "b"]}
     if workload == "json_1mb":
@@ -47,6 +53,8 @@ def make(workload: str) -> Any:
 
 def same(a: Any, b: Any) -> bool:
     """Whether a value came back identical (DataFrames: values, dtypes, index, exactly)."""
+    if type(a).__module__.startswith("polars"):
+        return type(b) is type(a) and a.schema == b.schema and bool(a.equals(b))
     import pandas as pd
 
     if isinstance(a, pd.DataFrame):

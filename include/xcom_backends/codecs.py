@@ -159,11 +159,51 @@ def _apply_extra(frame: pd.DataFrame, extra: dict[str, Any]) -> pd.DataFrame:
     return frame
 
 
+_EXACT_NUMPY = frozenset(
+    ("int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "float32", "float64", "bool")
+)
+_EXACT_UNITS = ("ms", "us", "ns")  # Parquet has no seconds: datetime64[s] would come back as [ms]
+
+
+def _exact_dtype(dtype: Any) -> bool:
+    import pandas as pd
+
+    if isinstance(dtype, pd.CategoricalDtype):  # categories restored from our metadata (_pandas_extra)
+        return dtype.categories.dtype.kind in "iuf" or isinstance(dtype.categories.dtype, pd.StringDtype)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return dtype.unit in _EXACT_UNITS
+    if isinstance(dtype, (pd.StringDtype, pd.BooleanDtype, pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
+                          pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype, pd.Float32Dtype,
+                          pd.Float64Dtype)):  # fmt: skip
+        return True
+    if getattr(dtype, "kind", "") == "M":
+        return str(dtype).removeprefix("datetime64[").removesuffix("]") in _EXACT_UNITS
+    return str(dtype) in _EXACT_NUMPY
+
+
+def _known_exact(frame: pd.DataFrame) -> bool:
+    """Whether ``frame`` is made only of what Parquet is known to bring back exactly: a RangeIndex,
+    unique str column labels, and dtypes of the kinds above. Such a frame needs no probe; the
+    property test (tests/unit/test_frames_property.py) holds this set to that promise."""
+    import pandas as pd
+
+    columns = frame.columns
+    return (
+        type(frame.index) is pd.RangeIndex
+        and len(columns) > 0  # with no columns, Parquet keeps no rows
+        and type(columns) is not pd.MultiIndex
+        and columns.is_unique
+        and all(type(label) is str for label in columns)
+        and all(_exact_dtype(dtype) for dtype in frame.dtypes)
+    )
+
+
 class ParquetCodec:
     """Frames as Parquet. pandas DataFrame/Series via pyarrow (pandas metadata plus what it loses),
     polars DataFrame/Series with polars' own writer, pyarrow Table/RecordBatch as they are. Before
     a push, the first two rows go through the same path and must come back identical: a frame that
-    would come back different fails with a TypeError naming the column and what differs."""
+    would come back different fails with a TypeError naming the column and what differs. (A pandas
+    frame made only of what is known to come back exact skips this probe: ``_known_exact``.)"""
 
     format = "parquet"
 
@@ -181,7 +221,8 @@ class ParquetCodec:
             self._probe_arrow(value, kind)
             return Encoded(self._arrow(value), self.format, kind)
         frame, kind = _as_frame(value)
-        self._probe_pandas(value, frame, kind)
+        if not _known_exact(frame):
+            self._probe_pandas(value, frame, kind)
         return Encoded(self._pandas(frame, kind), self.format, kind)
 
     # pandas
@@ -256,7 +297,7 @@ class ParquetCodec:
         if kind.startswith("polars."):
             import polars as pl
 
-            frame = pl.read_parquet(io.BytesIO(data))
+            frame = pl.read_parquet(data if isinstance(data, bytes) else io.BytesIO(data))  # bytes: no copy
             return frame.to_series(0) if kind == "polars.series" else frame
         import pyarrow as pa
         import pyarrow.parquet as pq

@@ -29,3 +29,8 @@ def test_tables_sort_by_time_and_show_ratios() -> None:
     text = tables([row("ours", "frame_1m", 2.0), row("floor", "frame_1m", 1.0)])
     lines = [line for line in text.splitlines() if line.startswith("| floor") or line.startswith("| ours")]
     assert lines[0].startswith("| floor") and "| 2.00 |" in lines[1]
+
+
+def test_the_polars_frame_is_held_to_its_own_floor() -> None:
+    text = targets([row("floor", "polars_1m", 1.0), row("ours", "polars_1m", 1.2)])
+    assert "| polars_1m: push+pull within 1.15x of the floor | 1.20x | **no** |" in text
