@@ -74,3 +74,10 @@ def test_csv_is_the_tutorials_format_and_loses_dtypes() -> None:
 def test_unknown_format_is_refused() -> None:
     with pytest.raises(ValueError, match="pickle"):
         codec_for_format("pickle")
+
+
+def test_csv_push_logs_the_columns_that_will_not_come_back_with_their_dtype(caplog: pytest.LogCaptureFixture) -> None:
+    df = pd.DataFrame({"n": [1], "c": pd.Categorical(["a"]), "t": pd.to_datetime(["2026-01-01"]).tz_localize("UTC")})
+    with caplog.at_level("WARNING", logger="include.xcom_backends.codecs"):
+        CSVCodec().encode(df)
+    assert "c (category), t (datetime64[" in caplog.text and "n (" not in caplog.text
