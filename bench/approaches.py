@@ -166,19 +166,29 @@ class Floor:
     def client(self) -> Any:
         if self._client is None:
             import boto3
+            from botocore.config import Config
 
             from include.xcom_backends.settings import XComStorageSettings
-            from include.xcom_backends.stores.s3 import S3Store
 
             conn = json.loads(os.environ[f"AIRFLOW_CONN_{CONN_ID.upper()}"])
             settings = XComStorageSettings.from_airflow_config(default_conn_id=CONN_ID)
+            # The boto3 client our S3 store used before it moved to obstore (issue 14): the floor stays
+            # defined as it was, so ours is measured against the same yardstick.
+            config = Config(
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.timeout_seconds,
+                retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
+                max_pool_connections=16,
+                request_checksum_calculation="when_required",
+                response_checksum_validation="when_required",
+            )
             self._client = boto3.client(
                 "s3",
                 endpoint_url=conn["extra"]["endpoint_url"],
                 aws_access_key_id=conn["login"],
                 aws_secret_access_key=conn["password"],
                 region_name="us-east-1",
-                config=S3Store.client_config(settings),  # the same client configuration as ours
+                config=config,
             )
         return self._client
 

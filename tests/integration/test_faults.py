@@ -234,15 +234,13 @@ def test_slow_storage_within_timeout_succeeds(harness: Harness) -> None:
 
 
 def test_upload_cut_midway_leaves_no_reference_and_no_object(harness: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
-    from include.xcom_backends.stores import azure, gcs, minio, s3
+    from include.xcom_backends.stores import AzureBlobStore, MinIOStore, S3Store, gcs
 
     # Smaller multipart/chunk sizes, so a 12 MB value exercises the multi-request upload paths.
-    monkeypatch.setattr(s3, "MULTIPART_THRESHOLD", 8 * 1024 * 1024)
-    monkeypatch.setattr(s3, "MULTIPART_CHUNK", 5 * 1024 * 1024)
-    monkeypatch.setattr(minio, "PART_SIZE", 5 * 1024 * 1024)
+    for store in (S3Store, MinIOStore, AzureBlobStore):
+        monkeypatch.setattr(store, "multipart_threshold", 8 * 1024 * 1024)
+        monkeypatch.setattr(store, "part_size", 5 * 1024 * 1024)
     monkeypatch.setattr(gcs, "CHUNK_SIZE", 4 * 1024 * 1024)
-    monkeypatch.setattr(azure, "MAX_SINGLE_PUT", 4 * 1024 * 1024)
-    monkeypatch.setattr(azure, "BLOCK_SIZE", 4 * 1024 * 1024)
     server = SERVER_OF[harness.cloud]
     value = "x" * (12 * 1024 * 1024)
     with proxy(harness.servers.ports[server], cut_after=6 * 1024 * 1024) as port:
@@ -252,7 +250,7 @@ def test_upload_cut_midway_leaves_no_reference_and_no_object(harness: Harness, m
     assert harness.objects() == {}, "a failed upload left an object a reader could take for the value"
     if harness.cloud in ("s3", "minio"):
         uploads = harness.reader._s3().list_multipart_uploads(Bucket="airflow-xcom", Prefix=harness.prefix)
-        assert uploads.get("Uploads", []) == [] or harness.cloud == "minio"
+        assert uploads.get("Uploads", []) == []  # obstore aborted the upload it could not finish
     # Through the real endpoint the same large value goes and comes back whole.
     backend = harness.backend()
     ref = push(backend, value)

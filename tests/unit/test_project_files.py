@@ -77,7 +77,7 @@ def test_requirements_pin_what_the_lock_installs() -> None:
     image, lock = _pins(REPO / "requirements.txt"), _pins(REPO / "requirements-local.lock")
     for needed in ("apache-airflow-providers-amazon", "apache-airflow-providers-google",
                    "apache-airflow-providers-microsoft-azure", "boto3", "google-cloud-storage", "azure-storage-blob",
-                   "minio", "pandas", "pyarrow"):  # fmt: skip
+                   "obstore", "pandas", "pyarrow"):  # fmt: skip
         assert needed in image, f"requirements.txt does not pin {needed}"
     assert {name: image[name] for name in image} == {name: lock.get(name) for name in image}
     for raw in (REPO / "requirements.txt").read_text().splitlines():

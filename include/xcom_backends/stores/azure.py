@@ -1,79 +1,182 @@
-"""Azure Blob Storage through azure-storage-blob, with the account URL and credential the Azure
-provider's WasbHook resolves from the connection.
+"""Azure Blob Storage through obstore, from an Airflow ``wasb`` connection read as ``WasbHook`` reads it.
 
-Timeouts and retries with exponential backoff are azure-core's, passed on every call. Blobs above
-the SDK's single-put size go as blocks committed in one final call, so a failed upload leaves no blob.
+The same fields in the same order of precedence as ``WasbHook.get_conn``: a ``connection_string``
+(account key or SAS, ``BlobEndpoint`` or the account's default endpoint); else the account URL from
+host or login, with a service principal (``tenant_id`` + login/password), a ``shared_access_key``,
+a ``sas_token`` (a token, or a full URL with it), the password or an ``account_key`` extra as
+account key. Those are read here, without importing the Azure provider (0.5 s, and 1 s with its
+hook). A connection with none of them (managed identity, workload identity, environment, Azure
+CLI) gets the provider's own ``DefaultAzureCredential``, whose tokens obstore fetches through
+``AzureCredentialProvider``. ``tests/unit/test_azure_access.py`` holds this to the provider's
+reading of the same connections.
+
+Blobs from ``multipart_threshold`` up go as blocks committed in one final call, so a failed upload
+leaves no blob.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse, urlunparse
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import Data, ObjectInfo, ObjectStore, as_bytes, hook_on
+from include.xcom_backends.stores.obstore_base import ObstoreStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-MAX_SINGLE_PUT = 64 * 1024 * 1024  # larger blobs go as 16 MiB blocks, committed in one final call
-BLOCK_SIZE = 16 * 1024 * 1024
+# Azurite's WELL-KNOWN LOCAL DEVELOPMENT key (public, the same in every install), which a
+# connection string with UseDevelopmentStorage=true means, as in azure-storage-blob.
+AZURITE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
-class AzureBlobStore(ObjectStore):
+def _field(extra: dict[str, Any], name: str) -> Any:
+    """A ``wasb`` extra, with or without the old ``extra__wasb__`` prefix (``WasbHook._get_field``)."""
+    if name in extra:
+        return extra[name] or None
+    return extra.get(f"extra__wasb__{name}") or None
+
+
+def account_url(host: str | None, login: str | None) -> str:
+    """The provider's ``parse_blob_account_url``: host, else ``https://<login>.blob.core.windows.net/``."""
+    url = host if host else f"https://{login}.blob.core.windows.net/"
+    parsed = urlparse(url)
+    if parsed.scheme == "":
+        url = "https://" + url
+        parsed = urlparse(url)
+    netloc = parsed.netloc
+    if "." not in netloc:
+        netloc = f"{login}.blob.core.windows.net/"
+    parts = netloc.split(".")
+    parts[0] = parts[0][:24]
+    netloc = ".".join(parts)
+    return urlunparse((parsed.scheme, netloc, parsed.path, parsed.params, parsed.query, parsed.fragment))
+
+
+@dataclass(frozen=True)
+class AzureAccess:
+    """What obstore needs from a ``wasb`` connection."""
+
+    endpoint: str  # the account URL, without a trailing slash
+    account: str
+    account_key: str | None = field(default=None, repr=False)
+    sas: str | None = field(default=None, repr=False)  # query string, without "?"
+    client_secret: tuple[str, str, str] | None = field(default=None, repr=False)  # tenant, client id, secret
+    credential: Any = field(default=None, repr=False)  # an azure.identity credential
+
+    @classmethod
+    def of(cls, connection: Connection) -> AzureAccess:
+        extra = dict(connection.extra_dejson or {})
+        secret_config = extra.pop("client_secret_auth_config", {})
+        conn_str = _field(extra, "connection_string")
+        if conn_str:
+            return cls.from_connection_string(conn_str)
+        url = account_url(connection.host, connection.login)
+        tenant = _field(extra, "tenant_id")
+        if tenant:
+            if secret_config:  # options only ClientSecretCredential itself understands
+                return cls.with_credential(url, _provider_client_secret(tenant, connection, secret_config))
+            return cls.at(url, client_secret=(tenant, connection.login or "", connection.password or ""))
+        shared_key = _field(extra, "shared_access_key")
+        if shared_key:
+            return cls.at(url, account_key=shared_key)
+        sas = _field(extra, "sas_token")
+        if sas:
+            if sas.startswith("https"):
+                parsed = urlparse(sas)
+                return cls.at(urlunparse(parsed._replace(query="")), sas=parsed.query)
+            return cls.at(url, sas=sas.lstrip("?"))
+        key = connection.password or _field(extra, "account_key")
+        if key:
+            return cls.at(url, account_key=key)
+        from airflow.providers.microsoft.azure.utils import get_sync_default_azure_credential
+
+        credential = get_sync_default_azure_credential(
+            managed_identity_client_id=_field(extra, "managed_identity_client_id"),
+            workload_identity_tenant_id=_field(extra, "workload_identity_tenant_id"),
+        )
+        return cls.with_credential(url, credential)
+
+    @classmethod
+    def at(cls, url: str, **credentials: Any) -> AzureAccess:
+        parsed = urlparse(url)
+        host_account = parsed.netloc.split(".")[0] if "." in parsed.netloc else ""
+        # An emulator or a custom domain names the account in the path (http://127.0.0.1:10000/devstoreaccount1).
+        path_account = parsed.path.strip("/").split("/")[0]
+        account = path_account if (path_account and not host_account) else host_account
+        return cls(endpoint=url.rstrip("/"), account=account, **credentials)
+
+    @classmethod
+    def with_credential(cls, url: str, credential: Any) -> AzureAccess:
+        return cls.at(url, credential=credential)
+
+    @classmethod
+    def from_connection_string(cls, conn_str: str) -> AzureAccess:
+        """Fields as azure-storage-blob reads them (``BlobServiceClient.from_connection_string``)."""
+        settings = {}
+        for part in conn_str.strip().rstrip(";").split(";"):
+            name, sep, value = part.partition("=")
+            if not sep:
+                raise ValueError("the Azure connection_string is malformed (expected Name=value pairs joined by ';')")
+            settings[name.strip().upper()] = value.strip()
+        if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
+            settings = {"ACCOUNTNAME": "devstoreaccount1", "ACCOUNTKEY": AZURITE_KEY,
+                        "BLOBENDPOINT": "http://127.0.0.1:10000/devstoreaccount1", **settings}  # fmt: skip
+        account = settings.get("ACCOUNTNAME", "")
+        endpoint = settings.get("BLOBENDPOINT")
+        if not endpoint:
+            if not account:
+                raise ValueError("the Azure connection_string names neither BlobEndpoint nor AccountName")
+            protocol = settings.get("DEFAULTENDPOINTSPROTOCOL", "https")
+            endpoint = f"{protocol}://{account}.blob.{settings.get('ENDPOINTSUFFIX', 'core.windows.net')}"
+        if settings.get("SHAREDACCESSSIGNATURE"):
+            access = cls.at(endpoint, sas=settings["SHAREDACCESSSIGNATURE"].lstrip("?"))
+        elif settings.get("ACCOUNTKEY"):
+            access = cls.at(endpoint, account_key=settings["ACCOUNTKEY"])
+        else:
+            raise ValueError("the Azure connection_string has neither AccountKey nor SharedAccessSignature")
+        return cls(**{**access.__dict__, "account": account or access.account})
+
+
+def _provider_client_secret(tenant: str, connection: Connection, options: dict[str, Any]) -> Any:
+    from azure.identity import ClientSecretCredential
+
+    return ClientSecretCredential(
+        tenant_id=tenant, client_id=connection.login or "", client_secret=connection.password or "", **options
+    )
+
+
+class AzureBlobStore(ObstoreStore):
     scheme = "az"
+    multipart_threshold = 64 * 1024 * 1024
 
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
-        # The hook resolves the account URL and credential from the connection (connection string,
-        # account key, SAS token, service principal, managed identity).
-        from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
-        from azure.storage.blob import BlobServiceClient, ExponentialRetry
-
-        self._call: dict[str, Any] = {
-            "connection_timeout": settings.connect_timeout,
-            "read_timeout": settings.timeout_seconds,
-        }
         if connection is None:
             raise ValueError("AzureBlobStore needs an Airflow connection")
-        hooked = hook_on(WasbHook, connection)(wasb_conn_id=settings.conn_id).get_conn()
-        self.endpoint = hooked.primary_endpoint
-        # Same account URL and credential as the hook resolved, with a bounded retry policy: the SDK's
-        # default waits 15 s before its first retry.
-        retry = ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=settings.max_attempts - 1)
-        return BlobServiceClient(
-            account_url=hooked.url,
-            credential=hooked.credential,
-            retry_policy=retry,
-            max_single_put_size=MAX_SINGLE_PUT,
-            max_block_size=BLOCK_SIZE,
+        return self._build(settings, AzureAccess.of(connection))
+
+    def _build(self, settings: XComStorageSettings, access: AzureAccess) -> Any:
+        from obstore.store import AzureStore
+
+        self.endpoint = access.endpoint
+        config: dict[str, Any] = {"account_name": access.account, "endpoint": access.endpoint}
+        provider = None
+        if access.account_key:
+            config["account_key"] = access.account_key
+        elif access.sas:
+            config["sas_key"] = access.sas
+        elif access.client_secret:
+            tenant, client_id, secret = access.client_secret
+            config.update(tenant_id=tenant, client_id=client_id, client_secret=secret)
+        else:
+            from obstore.auth.azure import AzureCredentialProvider
+
+            provider = AzureCredentialProvider(access.credential)
+        return AzureStore(
+            self.bucket,
+            config=config,  # type: ignore[arg-type]
+            client_options=self.client_options(settings, allow_http=access.endpoint.startswith("http://")),  # type: ignore[arg-type]
+            retry_config=self.retry_config(settings),  # type: ignore[arg-type]
+            credential_provider=provider,
         )
-
-    def _put(self, key: str, data: Data) -> None:
-        self._client.get_blob_client(self.bucket, key).upload_blob(
-            as_bytes(data), overwrite=True, max_concurrency=4, **self._call
-        )
-
-    def _get(self, key: str, start: int, length: int | None) -> bytes:
-        blob = self._client.get_blob_client(self.bucket, key)
-        if start == 0 and length is None:
-            return blob.download_blob(max_concurrency=4, **self._call).readall()
-        return blob.download_blob(offset=start, length=length, **self._call).readall()
-
-    def _delete(self, keys: Sequence[str]) -> None:
-        container = self._client.get_container_client(self.bucket)
-        for key in keys:
-            try:
-                container.delete_blob(key, **self._call)
-            except Exception as exc:
-                if not self._is_not_found(exc):
-                    raise
-
-    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
-        container = self._client.get_container_client(self.bucket)
-        for blob in container.list_blobs(name_starts_with=prefix, **self._call):
-            yield ObjectInfo(blob.name, blob.size or 0, blob.last_modified)
-
-    def _is_not_found(self, exc: Exception) -> bool:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        return isinstance(exc, ResourceNotFoundError)

@@ -1,110 +1,166 @@
-"""Amazon S3 (and any S3-compatible endpoint) through boto3, with the Amazon provider's connection handling.
+"""Amazon S3 (and any S3-compatible endpoint) through obstore, from an Airflow ``aws`` connection.
 
-Timeouts and retries (standard mode, exponential backoff) come from botocore's own Config; values
-from 128 MiB up go as a multipart upload, which S3 only makes visible once it is complete and which
-boto3 aborts on failure.
+The connection is read with the Amazon provider's rules (``AwsConnectionWrapper``): keys from
+login/password, else from the ``aws_access_key_id``/``aws_secret_access_key`` extras, plus
+``aws_session_token``, ``region_name``, ``endpoint_url``, ``verify`` and ``config_kwargs.s3.
+addressing_style``. Such a connection (the common case, and the local one) is read here directly,
+which keeps botocore out of the task process (0.14 s to import). Everything else (no keys in the
+connection, so boto3's chain of environment, profile and instance role; ``profile_name``;
+``role_arn``; a custom ``[aws] session_factory``; any other extra) goes through the provider's own
+wrapper and session factory, exactly as ``S3Hook`` builds its session, and obstore takes that
+session's refreshable credentials through ``Boto3CredentialProvider``.
+
+``tests/unit/test_s3_session.py`` holds both paths to the provider's own reading of the connection.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.settings import XComStorageSettings
-from include.xcom_backends.stores.base import ByteView, Data, ObjectInfo, ObjectStore
+from include.xcom_backends.stores.obstore_base import ObstoreStore
 
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-MULTIPART_THRESHOLD = 128 * 1024 * 1024
-MULTIPART_CHUNK = 16 * 1024 * 1024
-_NOT_FOUND = ("NoSuchKey", "404", "NotFound")
+# Extras the direct reading understands; any other extra sends the connection through the provider.
+_DIRECT_EXTRAS = frozenset(
+    {"endpoint_url", "region_name", "verify", "aws_access_key_id", "aws_secret_access_key", "aws_session_token"}
+)
 
 
-class S3Store(ObjectStore):
-    scheme = "s3"
+@dataclass(frozen=True)
+class S3Access:
+    """What obstore needs from an ``aws`` connection."""
 
-    @staticmethod
-    def client_config(settings: XComStorageSettings) -> Any:
-        """The botocore ``Config`` of the client (the benchmark's floor uses the same)."""
-        from botocore.config import Config
+    endpoint_url: str | None
+    region: str | None
+    verify: bool | str | None
+    addressing_style: str | None
+    keys: tuple[str, str, str | None] | None = field(repr=False)  # access key id, secret, session token
+    session: Any = None  # a boto3 session when the keys come from the provider's session
 
-        return Config(
-            connect_timeout=settings.connect_timeout,
-            read_timeout=settings.timeout_seconds,
-            retries={"total_max_attempts": settings.max_attempts, "mode": "standard"},
-            max_pool_connections=16,
-            # The backend checks a SHA-256 of every object end to end; the SDK's own CRC32 pass per
-            # request would only repeat it.
-            request_checksum_calculation="when_required",
-            response_checksum_validation="when_required",
+    @classmethod
+    def direct(cls, connection: Connection) -> S3Access | None:
+        """The connection read here, or None when only the provider can read it."""
+        extra = connection.extra_dejson
+        config_kwargs = extra.get("config_kwargs")
+        style = None
+        if config_kwargs is not None:
+            s3 = config_kwargs.get("s3") if isinstance(config_kwargs, dict) else None
+            if set(config_kwargs) != {"s3"} or not isinstance(s3, dict) or set(s3) != {"addressing_style"}:
+                return None
+            style = s3["addressing_style"]
+        if not set(extra) - {"config_kwargs"} <= _DIRECT_EXTRAS:
+            return None
+        if connection.login and connection.password:
+            key_id, secret = connection.login, connection.password
+        elif extra.get("aws_access_key_id") and extra.get("aws_secret_access_key"):
+            key_id, secret = extra["aws_access_key_id"], extra["aws_secret_access_key"]
+        else:
+            return None  # boto3's credential chain decides
+        return cls(
+            endpoint_url=extra.get("endpoint_url"),
+            region=extra.get("region_name"),
+            verify=extra.get("verify"),
+            addressing_style=style,
+            keys=(key_id, secret, extra.get("aws_session_token") or None),
         )
 
-    def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
+    @classmethod
+    def through_provider(cls, connection: Connection | None) -> S3Access:
         from airflow.providers.amazon.aws.utils.connection_wrapper import AwsConnectionWrapper
         from airflow.sdk import conf
 
-        # The provider's connection wrapper reads keys, profile, region, endpoint, verify, role and
-        # config_kwargs from the connection, exactly as S3Hook does; our timeouts and retries go on top.
         wrapper = AwsConnectionWrapper(conn=connection)
-        ours = self.client_config(settings)
-        config = wrapper.botocore_config.merge(ours) if wrapper.botocore_config else ours
         if wrapper.role_arn or conf.get("aws", "session_factory", fallback=None):
-            # Assumed roles (STS, SAML, web identity) and custom session factories: the provider's own
-            # session factory, with its refreshable credentials.
+            # Assumed roles (STS, SAML, web identity) and custom session factories.
             from airflow.providers.amazon.aws.hooks.base_aws import SessionFactory
 
-            session = SessionFactory(conn=wrapper, config=config).create_session()
+            session = SessionFactory(conn=wrapper, config=wrapper.botocore_config).create_session()
         else:
-            # What that factory does for a connection without a role. Not importing it saves ~0.1 s in
-            # every task process (base_aws imports requests), as does not using S3Hook.get_conn(), whose
-            # user-agent stack inspection costs as much again.
             import boto3
 
             session = boto3.session.Session(**wrapper.session_kwargs)
-        client = session.client(
-            "s3",
+        s3_config = (wrapper.botocore_config.s3 if wrapper.botocore_config else None) or {}
+        return cls(
             endpoint_url=wrapper.get_service_endpoint_url("s3"),
-            config=config,
+            region=session.region_name,
             verify=wrapper.verify,
-        )
-        self.endpoint = client.meta.endpoint_url
-        return client
-
-    def _transfer(self) -> Any:
-        from boto3.s3.transfer import TransferConfig
-
-        return TransferConfig(
-            multipart_threshold=MULTIPART_THRESHOLD, multipart_chunksize=MULTIPART_CHUNK, max_concurrency=4
+            addressing_style=s3_config.get("addressing_style"),
+            keys=None,
+            session=session,
         )
 
-    def _put(self, key: str, data: Data) -> None:
-        if len(data) < MULTIPART_THRESHOLD:
-            self._client.put_object(Bucket=self.bucket, Key=key, Body=ByteView(data))
+
+class S3Store(ObstoreStore):
+    scheme = "s3"
+
+    def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
+        access = (S3Access.direct(connection) if connection is not None else None) or S3Access.through_provider(
+            connection
+        )
+        return self._build(settings, access)
+
+    def _build(self, settings: XComStorageSettings, access: S3Access) -> Any:
+        from obstore.store import S3Store as ObstoreS3
+
+        region = access.region or "us-east-1"
+        endpoint = access.endpoint_url
+        # Path-style requests for custom endpoints (MinIO, SeaweedFS, ...), virtual-hosted ones for AWS,
+        # as botocore's "auto" does; the connection's addressing_style wins.
+        virtual = (
+            (access.addressing_style == "virtual") if access.addressing_style in ("virtual", "path") else not endpoint
+        )
+        self.endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
+        options = self.client_options(settings, allow_http=self.endpoint.startswith("http://"))
+        options.update(tls_options(access.verify))
+        config: dict[str, Any] = {"region": region, "virtual_hosted_style_request": virtual}
+        if endpoint:
+            config["endpoint"] = endpoint
+        if access.keys is not None:
+            # Through a provider rather than as config: obstore would otherwise add an
+            # AWS_SESSION_TOKEN from the environment to the connection's keys.
+            provider: Any = StaticCredentials(*access.keys)
         else:
-            self._client.upload_fileobj(ByteView(data), self.bucket, key, Config=self._transfer())
+            from obstore.auth.boto3 import Boto3CredentialProvider
 
-    def _get(self, key: str, start: int, length: int | None) -> bytes:
-        if start == 0 and length is None:
-            response = self._client.get_object(Bucket=self.bucket, Key=key)
-        else:
-            end = "" if length is None else start + length - 1
-            response = self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-{end}")
-        return response["Body"].read()
+            provider = Boto3CredentialProvider(access.session)
+        return ObstoreS3(
+            self.bucket,
+            config=config,  # type: ignore[arg-type]
+            client_options=options,  # type: ignore[arg-type]
+            retry_config=self.retry_config(settings),  # type: ignore[arg-type]
+            credential_provider=provider,
+        )
 
-    def _delete(self, keys: Sequence[str]) -> None:
-        for i in range(0, len(keys), 1000):
-            batch = [{"Key": k} for k in keys[i : i + 1000]]
-            response = self._client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
-            if response.get("Errors"):
-                raise RuntimeError(f"S3 refused to delete {len(response['Errors'])} objects: {response['Errors'][:3]}")
 
-    def _list(self, prefix: str) -> Iterator[ObjectInfo]:
-        for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                yield ObjectInfo(obj["Key"], obj["Size"], obj["LastModified"])
+@dataclass(frozen=True)
+class StaticCredentials:
+    """The connection's own keys, as an obstore credential provider (never expire)."""
 
-    def _is_not_found(self, exc: Exception) -> bool:
-        from botocore.exceptions import ClientError
+    access_key_id: str
+    secret_access_key: str
+    token: str | None
 
-        return isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") in _NOT_FOUND
+    def __call__(self) -> dict[str, Any]:
+        return {
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "token": self.token,
+            "expires_at": None,
+        }
+
+    def __repr__(self) -> str:  # never show the secret in a log or traceback
+        return f"StaticCredentials(access_key_id={self.access_key_id!r})"
+
+
+def tls_options(verify: bool | str | None) -> dict[str, Any]:
+    """``verify`` as botocore reads it: False trusts any certificate, a path adds that CA bundle."""
+    if verify is False or (isinstance(verify, str) and verify.lower() == "false"):
+        return {"allow_invalid_certificates": True}
+    if isinstance(verify, str) and verify.lower() != "true":
+        with open(verify, encoding="ascii") as f:
+            return {"root_certificate": f.read()}
+    return {}
