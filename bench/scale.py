@@ -1,9 +1,12 @@
 """At scale: ``python -m bench.scale`` (``make bench-scale``). A program that prints a table.
 
-N mapped tasks (default 500) each push a ~1 MB DataFrame that one downstream task reads, run by a
-real scheduler (``airflow standalone``, LocalExecutor) on PostgreSQL, once with our backend and once
-with Airflow's default database backend. PostgreSQL (Debian's, started here with ``initdb`` +
-``pg_ctl`` on 127.0.0.1) and SeaweedFS are started by this program and stopped at the end.
+Two workloads, each run by a real scheduler (``airflow standalone``, LocalExecutor) on PostgreSQL,
+once with our backend and once with Airflow's default database backend: ``frames``, 500 mapped
+tasks each pushing a ~1 MB DataFrame that one downstream task reads (``S3PandasXComBackend``), and
+``json``, 2,000 mapped tasks each pushing a small JSON dict (``S3JSONXComBackend``, every value
+offloaded), where what a task process pays before its first byte moves is all there is.
+PostgreSQL (Debian's, started here with ``initdb`` + ``pg_ctl`` on 127.0.0.1) and SeaweedFS are
+started by this program and stopped at the end.
 Reports wall time, the xcom table's size, the number of objects, and failed task instances.
 """
 
@@ -33,6 +36,11 @@ DAG = "xcom_at_scale"
 BACKENDS = {
     "ours": "include.xcom_backends.S3PandasXComBackend",
     "db": "airflow.sdk.bases.xcom.BaseXCom",
+}
+# workload: (default number of mapped tasks, our backend class for it)
+WORKLOADS = {
+    "frames": (500, "include.xcom_backends.S3PandasXComBackend"),
+    "json": (2000, "include.xcom_backends.S3JSONXComBackend"),
 }
 
 
@@ -81,22 +89,26 @@ class Postgres:
             conn.close()
 
 
-def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, tasks: int) -> dict[str, Any]:
-    db = f"airflow_{name}"
+def run_backend(
+    name: str, workload: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, tasks: int
+) -> dict[str, Any]:
+    db = f"airflow_{workload}_{name}"
     pg.sql("postgres", f"CREATE DATABASE {db}")
-    home = work / name
+    home = work / f"{workload}-{name}"
+    backend = WORKLOADS[workload][1] if name == "ours" else BACKENDS[name]
     port = servers.free_port()
     env = worker_env(s3_endpoint, home)
     env.update(
         {
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url(db),
             "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "bench" / "dags"),
-            "AIRFLOW__CORE__XCOM_BACKEND": BACKENDS[name],
-            "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{name}",
+            "AIRFLOW__CORE__XCOM_BACKEND": backend,
+            "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{workload}/{name}",
             "AIRFLOW__CORE__PARALLELISM": "8",
             "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
             **api_server_env(port),
             "XCOM_BENCH_TASKS": str(tasks),
+            "XCOM_BENCH_KIND": workload,
             "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
         }
     )
@@ -107,7 +119,7 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
     if migrate.returncode != 0:
         raise SystemExit(f"FAILED: airflow db migrate on {pg.url(db)}:\n{migrate.stderr[-3000:]}")
     argv = [sys.executable, "-m", "airflow", "standalone"]
-    server = servers.Server(f"airflow standalone ({name})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
+    server = servers.Server(f"airflow standalone ({workload}, {name})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
                             home / "standalone.log", env)  # fmt: skip
     server.start(timeout=300)
     try:
@@ -136,12 +148,13 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
     )
     sizes = [
         o["Size"]
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"scale/{name}/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=f"scale/{workload}/{name}/")
         for o in page.get("Contents", [])
     ]
     return {
+        "workload": workload,
         "backend": name,
-        "class": BACKENDS[name],
+        "class": backend,
         "tasks": tasks,
         "state": state,
         "wall_s": round(wall, 1),
@@ -159,13 +172,13 @@ def run_backend(name: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, 
 def table(results: list[dict[str, Any]]) -> str:
     mib = 1024 * 1024
     lines = [
-        "| backend | tasks | run | wall time | xcom table (PostgreSQL, total) | values in xcom rows | objects "
-        "| object bytes | failed task instances | producer task (median) | reader task |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| workload | backend | tasks | run | wall time | xcom table (PostgreSQL, total) | values in xcom rows "
+        "| objects | object bytes | failed task instances | producer task (median) | reader task |",
+        "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in results:
         lines.append(
-            f"| {r['class']} | {r['tasks']} | {r['state']} | {r['wall_s']:.0f} s "
+            f"| {r.get('workload', 'frames')} | {r['class']} | {r['tasks']} | {r['state']} | {r['wall_s']:.0f} s "
             f"| {r['xcom_table_bytes'] / mib:.1f} MiB "
             f"| {r['xcom_value_bytes'] / mib:.2f} MiB in {r['xcom_rows']} rows | {r['objects']} "
             f"| {r['object_bytes'] / mib:.1f} MiB | {r['failed_task_instances']} "
@@ -176,7 +189,8 @@ def table(results: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=500)
+    parser.add_argument("--workloads", nargs="+", choices=list(WORKLOADS), default=list(WORKLOADS))
+    parser.add_argument("--tasks", type=int, help="mapped tasks of every workload (default: 500 frames, 2000 json)")
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     args = parser.parse_args()
@@ -196,12 +210,14 @@ def main() -> None:
             endpoint = f"http://127.0.0.1:{s3_port}"
             s3 = s3_client(endpoint)
             create_bucket(s3)
-            for name in args.backends:
-                print(f"  {name}: {args.tasks} mapped tasks + 1 reader through {BACKENDS[name]} ...", flush=True)
-                r = run_backend(name, pg, endpoint, s3, work, args.tasks)
-                results.append(r)
-                print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
-                      f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
+            for workload in args.workloads:
+                tasks = args.tasks or WORKLOADS[workload][0]
+                for name in args.backends:
+                    print(f"  {workload}, {name}: {tasks} mapped tasks + 1 reader ...", flush=True)
+                    r = run_backend(name, workload, pg, endpoint, s3, work, tasks)
+                    results.append(r)
+                    print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
+                          f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
         finally:
             assert seaweed.pid is not None
             servers.stop_group(seaweed.pid)
