@@ -5,6 +5,10 @@ Starts SeaweedFS on 127.0.0.1, then for every workload runs fresh worker process
 rounds that interleave the approaches, then per approach processes for the peak memory of a push
 and of a pull. Writes ``results.json`` (raw numbers), ``results.md`` (tables) and ``bench.png``
 (time against rows) to ``--out``.
+
+Then, unless ``--no-fixedcost`` (or ``--workloads`` / ``--approaches`` narrow the run), the table of
+the fixed cost per task process, per store (``bench/fixedcost.py``): ``fixedcost.json`` and
+``fixedcost.md`` in ``--out``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from statistics import median
 from typing import Any
 
+from bench import fixedcost
 from bench.approaches import APPROACHES, BUCKET, CONN_ID, object_prefix, supports
 from bench.report import write_report
 from bench.workloads import ALL, FRAME_ROWS, POLARS_ROWS
@@ -30,6 +35,7 @@ from localdev.config import REPO
 MEMORY_RUNS = 3
 SLOW_S = 5.0
 QUICK = ("frame_10k", "frame_100k", "json_small", "json_1mb")
+FIXEDCOST_ROUNDS = 5  # about a minute and a half on 2 cores (3 with --quick)
 
 
 def worker_env(s3_endpoint: str, home: Path) -> dict[str, str]:
@@ -164,7 +170,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="interleaved timing processes per approach (default: 3; 2 --quick)")
     parser.add_argument("--repeats", type=int, help="timed calls per process after its first (default: 5; 2 from 1M)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--no-fixedcost", action="store_true",
+                        help="skip the fixed cost per task process, per store (python -m bench.fixedcost), which "
+                             "is also skipped when --workloads or --approaches narrow the run and no "
+                             "--fixedcost-rounds is given")  # fmt: skip
+    parser.add_argument("--fixedcost-rounds", type=int,
+                        help=f"rounds of the fixed-cost table (default {FIXEDCOST_ROUNDS}; 3 --quick)")  # fmt: skip
     args = parser.parse_args()
+    if args.fixedcost_rounds is not None and args.fixedcost_rounds < 1:
+        parser.error("--fixedcost-rounds must be at least 1")
     workloads = args.workloads or (QUICK if args.quick else ALL)
     approaches = args.approaches or list(APPROACHES)
     rounds = args.rounds or (2 if args.quick else 3)
@@ -215,6 +229,17 @@ def main() -> None:
     print()
     print(markdown)
     print(f"Raw numbers: {args.out / 'results.json'}; plot: {args.out / 'bench.png'} ({meta['seconds']} s)")
+
+    if args.no_fixedcost or ((args.workloads or args.approaches) and not args.fixedcost_rounds):
+        return
+    print("\nFixed cost per task process, per store (python -m bench.fixedcost) ...", flush=True)
+    fixed_rounds = args.fixedcost_rounds or (3 if args.quick else FIXEDCOST_ROUNDS)
+    text, complete = fixedcost.run(fixed_rounds, args.out, progress=lambda line: print(line, flush=True))
+    print()
+    print(text)
+    print(f"Raw numbers: {args.out / 'fixedcost.json'}")
+    if not complete:
+        sys.exit("Some backends could not be measured in the fixed-cost table (see above).")
 
 
 if __name__ == "__main__":
