@@ -43,7 +43,7 @@ bench: install  ## benchmark vs the database backend, common.io, the tutorial (A
 postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing (apt-get; root or sudo)
 	@$(PYTHON) localdev/bootstrap.py --postgres
 
-bench-scale: install postgres  ## 500 mapped tasks on PostgreSQL + LocalExecutor, ours vs the database backend (~20 min)
+bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~35 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
 lint: install  ## ruff lint and format check, mypy type check
