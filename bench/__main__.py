@@ -235,11 +235,7 @@ def main() -> None:
     print("\nFixed cost per task process, per store (python -m bench.fixedcost) ...", flush=True)
     fixed_rounds = args.fixedcost_rounds or (3 if args.quick else FIXEDCOST_ROUNDS)
     text, complete = fixedcost.run(fixed_rounds, args.out, progress=lambda line: print(line, flush=True))
-    print()
-    print(text)
-    print(f"Raw numbers: {args.out / 'fixedcost.json'}")
-    if not complete:
-        sys.exit("Some backends could not be measured in the fixed-cost table (see above).")
+    fixedcost.report(text, complete, args.out)
 
 
 if __name__ == "__main__":

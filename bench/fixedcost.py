@@ -370,11 +370,16 @@ def main() -> None:
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     text, complete = run(args.rounds, args.out, approaches=args.approaches, pycache=not args.source)
+    report(text, complete, args.out)
+
+
+def report(text: str, complete: bool, out: Path) -> None:
+    """Print the table; exit non-zero when a backend could not be measured."""
     print()
     print(text)
-    print(f"Raw numbers: {args.out / 'fixedcost.json'}")
+    print(f"Raw numbers: {out / 'fixedcost.json'}")
     if not complete:
-        sys.exit("Some backends could not be measured (see the table).")
+        sys.exit("Some backends could not be measured in the fixed-cost table (see the table).")
 
 
 if __name__ == "__main__":
