@@ -161,7 +161,7 @@ def test_minio_reads_host_keys_and_region(monkeypatch: pytest.MonkeyPatch) -> No
 def test_timeouts_and_attempts_come_from_the_settings() -> None:
     settings = XComStorageSettings.parse(bucket="b", prefix="x", conn_id="c", threshold_bytes=0, compression="snappy",
                                          dataframe_format="parquet", timeout_seconds=7, max_attempts=4)  # fmt: skip
-    options = S3Store.client_options(settings, allow_http=False)
+    options = S3Store.client_options(settings, "https://s3.eu-west-3.amazonaws.com")
     assert options["read_timeout"] == timedelta(seconds=7) and options["connect_timeout"] == timedelta(seconds=7)
     retry = S3Store.retry_config(settings)
     assert retry["max_retries"] == 3 and retry["retry_timeout"] == timedelta(seconds=28)

@@ -1,26 +1,13 @@
-"""The zero-copy upload body and the hash that runs beside an upload or a decode."""
+"""Bytes for clients that need them, and the hash that runs beside an upload or a decode."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 
 import pytest
 
 from include.xcom_backends.backend import _OVERLAP_MIN, _with_sha256
-from include.xcom_backends.stores.base import ByteView, as_bytes
-
-
-def test_byteview_reads_seeks_and_tells_like_a_file() -> None:
-    data = bytes(range(256)) * 10
-    view = ByteView(memoryview(data))
-    assert view.read(5) == data[:5] and view.tell() == 5
-    assert view.seek(-3, io.SEEK_END) == len(data) - 3 and view.read() == data[-3:]
-    assert view.read(10) == b""
-    view.seek(100)
-    assert view.read(1000) == data[100:1100]
-    view.seek(0)
-    assert b"".join(iter(lambda: view.read(777), b"")) == data
+from include.xcom_backends.stores.base import as_bytes
 
 
 def test_as_bytes_copies_only_views() -> None:

@@ -16,7 +16,7 @@ leaves no blob.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse, urlunparse
 
@@ -76,7 +76,7 @@ class AzureAccess:
         tenant = _field(extra, "tenant_id")
         if tenant:
             if secret_config:  # options only ClientSecretCredential itself understands
-                return cls.with_credential(url, _provider_client_secret(tenant, connection, secret_config))
+                return cls.at(url, credential=_provider_client_secret(tenant, connection, secret_config))
             return cls.at(url, client_secret=(tenant, connection.login or "", connection.password or ""))
         shared_key = _field(extra, "shared_access_key")
         if shared_key:
@@ -96,7 +96,7 @@ class AzureAccess:
             managed_identity_client_id=_field(extra, "managed_identity_client_id"),
             workload_identity_tenant_id=_field(extra, "workload_identity_tenant_id"),
         )
-        return cls.with_credential(url, credential)
+        return cls.at(url, credential=credential)
 
     @classmethod
     def at(cls, url: str, **credentials: Any) -> AzureAccess:
@@ -106,10 +106,6 @@ class AzureAccess:
         path_account = parsed.path.strip("/").split("/")[0]
         account = path_account if (path_account and not host_account) else host_account
         return cls(endpoint=url.rstrip("/"), account=account, **credentials)
-
-    @classmethod
-    def with_credential(cls, url: str, credential: Any) -> AzureAccess:
-        return cls.at(url, credential=credential)
 
     @classmethod
     def from_connection_string(cls, conn_str: str) -> AzureAccess:
@@ -136,7 +132,7 @@ class AzureAccess:
             access = cls.at(endpoint, account_key=settings["ACCOUNTKEY"])
         else:
             raise ValueError("the Azure connection_string has neither AccountKey nor SharedAccessSignature")
-        return cls(**{**access.__dict__, "account": account or access.account})
+        return replace(access, account=account or access.account)
 
 
 def _provider_client_secret(tenant: str, connection: Connection, options: dict[str, Any]) -> Any:
@@ -176,7 +172,7 @@ class AzureBlobStore(ObstoreStore):
         return AzureStore(
             self.bucket,
             config=config,  # type: ignore[arg-type]
-            client_options=self.client_options(settings, allow_http=access.endpoint.startswith("http://")),  # type: ignore[arg-type]
+            client_options=self.client_options(settings, access.endpoint),  # type: ignore[arg-type]
             retry_config=self.retry_config(settings),  # type: ignore[arg-type]
             credential_provider=provider,
         )

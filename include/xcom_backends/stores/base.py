@@ -49,21 +49,6 @@ class SeekableReader(io.RawIOBase):
         return self._pos
 
 
-class ByteView(SeekableReader):
-    """A file over bytes or a memoryview, without copying them: lets a client stream an encoder's
-    buffer (each ``read`` copies only the chunk asked for)."""
-
-    def __init__(self, data: Data) -> None:
-        self._view = memoryview(data).cast("B")
-        super().__init__(len(self._view))
-
-    def readinto(self, buffer: Any) -> int:
-        chunk = self._view[self._pos : self._pos + len(buffer)]
-        memoryview(buffer).cast("B")[: len(chunk)] = chunk
-        self._pos += len(chunk)
-        return len(chunk)
-
-
 def as_bytes(data: Data) -> bytes:
     """For clients that only take bytes (a copy when ``data`` is a memoryview)."""
     return data if isinstance(data, bytes) else bytes(data)

@@ -18,7 +18,6 @@ if TYPE_CHECKING:
 
 
 class MinIOStore(S3Store):
-    scheme = "s3"
     multipart_threshold = 16 * 1024 * 1024
 
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:

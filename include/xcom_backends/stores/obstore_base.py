@@ -59,9 +59,9 @@ class ObstoreStore(ObjectStore):
     max_concurrency: ClassVar[int] = 8
 
     @staticmethod
-    def client_options(settings: XComStorageSettings, *, allow_http: bool) -> dict[str, Any]:
+    def client_options(settings: XComStorageSettings, endpoint: str) -> dict[str, Any]:
         return {
-            "allow_http": allow_http,
+            "allow_http": endpoint.startswith("http://"),
             "connect_timeout": timedelta(seconds=settings.connect_timeout),
             "read_timeout": timedelta(seconds=settings.timeout_seconds),
             # obstore's default total timeout of a request is 30 s: a 1 GB part would never make it.

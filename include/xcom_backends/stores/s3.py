@@ -114,7 +114,7 @@ class S3Store(ObstoreStore):
             (access.addressing_style == "virtual") if access.addressing_style in ("virtual", "path") else not endpoint
         )
         self.endpoint = endpoint or f"https://s3.{region}.amazonaws.com"
-        options = self.client_options(settings, allow_http=self.endpoint.startswith("http://"))
+        options = self.client_options(settings, self.endpoint)
         options.update(tls_options(access.verify))
         config: dict[str, Any] = {"region": region, "virtual_hosted_style_request": virtual}
         if endpoint:
