@@ -193,6 +193,7 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, help="mapped tasks of every workload (default: 500 frames, 2000 json)")
     parser.add_argument("--backends", nargs="+", choices=list(BACKENDS), default=list(BACKENDS))
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--keep", type=Path, help="keep each run's AIRFLOW_HOME (task logs) under this directory")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
@@ -222,6 +223,10 @@ def main() -> None:
             assert seaweed.pid is not None
             servers.stop_group(seaweed.pid)
             pg.stop()
+            if args.keep:
+                for home in work.iterdir():
+                    if (home / "logs").is_dir():
+                        shutil.copytree(home / "logs", args.keep / home.name / "logs", dirs_exist_ok=True)
     (args.out / "scale.json").write_text(json.dumps(results, indent=2))
     markdown = table(results)
     (args.out / "scale.md").write_text(markdown)
