@@ -58,7 +58,8 @@ def test_put_then_get_whole_and_ranges(store: ObjectStore, prefix: str) -> None:
     assert store.get_range(prefix + "a.bin", 0, 1) == data[:1]
     assert store.get_range(prefix + "a.bin", 1000, 5000) == data[1000:6000]
     assert store.get_range(prefix + "a.bin", len(data) - 10, 100) == data[-10:]  # past the end: what is there
-    assert isinstance(store.get(prefix + "a.bin"), bytes)
+    whole = store.get(prefix + "a.bin")  # bytes, or a read-only view of the client's buffer (no copy)
+    assert isinstance(whole, bytes | memoryview) and memoryview(whole).readonly
 
 
 def test_overwrite_and_empty_objects(store: ObjectStore, prefix: str) -> None:

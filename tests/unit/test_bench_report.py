@@ -21,6 +21,10 @@ def test_targets_name_each_ratio_and_flag_misses() -> None:
     text = targets(results)
     assert "| frame_1m: push+pull within 1.15x of the floor | 1.10x | yes |" in text
     assert "| frame_1m: at least 3x faster than common.io | 2.7x | **no** |" in text
+    assert "| frame_1m: push+pull against the boto3 floor, aiming below 1.00x | 1.10x | **no** |" in text
+    assert "| frame_3m: push+pull against the boto3 floor, aiming below 1.00x | 0.90x | yes |" in targets(
+        [row("floor", "frame_3m", 1.0), row("ours", "frame_3m", 0.9)]
+    )
     results[1]["db_bytes"] = 2048
     assert "| metadata DB bytes per offloaded XCom under 1 KB | max 2048 B | **no** |" in targets(results)
 

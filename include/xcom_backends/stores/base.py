@@ -97,15 +97,16 @@ class ObjectStore(ABC):
         """Write ``data`` to ``key``, replacing what was there."""
         self._put(key, data)
 
-    def get(self, key: str) -> bytes:
-        """The whole object."""
+    def get(self, key: str) -> Data:
+        """The whole object: ``bytes``, or a read-only ``memoryview`` of the buffer the client read it
+        into (no copy; hashlib, pyarrow and ``bytes()`` take either)."""
         return self._not_found_as_file_error(key, lambda: self._get(key, 0, None))
 
     def get_range(self, key: str, start: int, length: int) -> bytes:
         """``length`` (>= 1) bytes from offset ``start`` (fewer at the end of the object), in one request."""
         if start < 0 or length < 1:
             raise ValueError(f"A range needs start >= 0 and length >= 1, got start={start}, length={length}")
-        return self._not_found_as_file_error(key, lambda: self._get(key, start, length))
+        return bytes(self._not_found_as_file_error(key, lambda: self._get(key, start, length)))
 
     def delete(self, keys: Iterable[str]) -> None:
         """Delete ``keys``; a key that does not exist is not an error."""
@@ -117,9 +118,10 @@ class ObjectStore(ABC):
         """Every object whose key starts with ``prefix`` (a plain string prefix, all levels)."""
         return self._list(prefix)
 
-    def _not_found_as_file_error(self, key: str, call: Any) -> bytes:
+    def _not_found_as_file_error(self, key: str, call: Any) -> Data:
         try:
-            return bytes(call())
+            data = call()
+            return data if isinstance(data, bytes) else memoryview(data).cast("B")
         except Exception as exc:
             if self._is_not_found(exc):
                 raise FileNotFoundError(f"{self.uri(key)} does not exist") from exc
@@ -134,8 +136,9 @@ class ObjectStore(ABC):
     def _put(self, key: str, data: Data) -> None: ...
 
     @abstractmethod
-    def _get(self, key: str, start: int, length: int | None) -> bytes | bytearray:
-        """Bytes from ``start``; ``length`` None means to the end."""
+    def _get(self, key: str, start: int, length: int | None) -> Any:
+        """Bytes from ``start`` (``bytes`` or any object with the buffer protocol); ``length`` None means
+        to the end."""
 
     @abstractmethod
     def _delete(self, keys: Sequence[str]) -> None:

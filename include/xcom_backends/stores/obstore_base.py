@@ -95,6 +95,7 @@ class ObstoreStore(ObjectStore):
         )
 
     def _get(self, key: str, start: int, length: int | None) -> Any:
+        """An ``obstore.Bytes``: the buffer the response was read into, shared with Python, not copied."""
         import obstore
 
         if length is not None:
