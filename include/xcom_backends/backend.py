@@ -37,7 +37,8 @@ from include.xcom_backends.errors import (
     XComStorageError,
 )
 from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, prefix_of, row_location
-from include.xcom_backends.settings import XComStorageSettings
+from include.xcom_backends.routing import DEFAULT, INLINE, Routing, StoreSpec, kind_of
+from include.xcom_backends.settings import SECTION, XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
 
 log = logging.getLogger(__name__)
@@ -67,12 +68,15 @@ def _row(row: XComRow) -> Iterator[None]:
 
 @dataclass
 class _Runtime:
+    name: str  # the store's name in the routing ("default": the backend class's own)
     settings: XComStorageSettings
     store: ObjectStore
 
     def hint(self, operation: str) -> str:
+        where = "" if self.name == DEFAULT else f" (store {self.name!r} of [{SECTION}] stores)"
         return (
-            f"Check that {self.store.endpoint} is reachable, that bucket {self.settings.bucket!r} exists and that "
+            f"Check that {self.store.endpoint} is reachable, that bucket {self.settings.bucket!r}{where} exists "
+            "and that "
             f"connection {self.settings.conn_id!r} has credentials allowed to {operation} objects in it "
             f"(timeouts and attempts: [xcom_storage] timeout_seconds={self.settings.timeout_seconds:g}, "
             f"max_attempts={self.settings.max_attempts})."
@@ -85,7 +89,8 @@ class ObjectStorageXCom(BaseXCom):
     store_class: ClassVar[type[ObjectStore]]
     default_conn_id: ClassVar[str]
     encodes_pandas: ClassVar[bool] = False
-    _runtimes: ClassVar[dict[type, _Runtime]] = {}
+    _runtimes: ClassVar[dict[tuple[type, str], _Runtime]] = {}
+    _routings: ClassVar[dict[type, Routing]] = {}
 
     # --- configuration -------------------------------------------------------------------
     @classmethod
@@ -93,37 +98,60 @@ class ObjectStorageXCom(BaseXCom):
         return XComStorageSettings.from_airflow_config(default_conn_id=cls.default_conn_id)
 
     @classmethod
-    def runtime(cls) -> _Runtime:
-        """Settings and store client, built once per process (a task runs in its own process)."""
-        rt = ObjectStorageXCom._runtimes.get(cls)
+    def routing(cls) -> Routing:
+        """The stores and rules of ``[xcom_storage]``, validated once per process."""
+        routing = ObjectStorageXCom._routings.get(cls)
+        if routing is None:
+            from airflow.sdk.configuration import conf
+
+            stores, rules = (str(conf.get(SECTION, name, fallback="") or "") for name in ("stores", "rules"))
+            routing = ObjectStorageXCom._routings[cls] = Routing.parse(cls.settings(), stores, rules)
+        return routing
+
+    @classmethod
+    def store_class_of(cls, spec: StoreSpec) -> type[ObjectStore]:
+        if spec.type is None:
+            return cls.store_class
+        from include.xcom_backends.stores import STORE_CLASSES
+
+        return STORE_CLASSES[spec.type]
+
+    @classmethod
+    def runtime(cls, name: str = DEFAULT) -> _Runtime:
+        """Settings and client of the store ``name``, built once per process (a task runs in its own
+        process) and only when a value goes to or comes from it."""
+        rt = ObjectStorageXCom._runtimes.get((cls, name))
         if rt is None:
             from airflow.sdk import BaseHook
 
-            settings = cls.settings()
+            spec = cls.routing().stores[name]
+            settings, store_class = spec.settings, cls.store_class_of(spec)
+            where = "" if name == DEFAULT else f" (store {name!r} of [{SECTION}] stores)"
             try:
                 # Explicitly: a missing connection must fail here, not fall back to ambient credentials.
                 connection = BaseHook.get_connection(settings.conn_id)
             except Exception as exc:
                 raise XComStorageConfigError(
-                    f"{cls.__name__}: Airflow connection {settings.conn_id!r} could not be loaded "
+                    f"{cls.__name__}: Airflow connection {settings.conn_id!r}{where} could not be loaded "
                     f"({type(exc).__name__}: {exc}). Create it (Admin > Connections, airflow_settings.yaml or "
                     f"AIRFLOW_CONN_{settings.conn_id.upper()}) or point [xcom_storage] conn_id at another one."
                 ) from None
             try:
-                store = cls.store_class(settings, connection)
+                store = store_class(settings, connection)
             except Exception as exc:
                 raise XComStorageConfigError(
-                    f"{cls.__name__}: could not create a {cls.store_class.__name__} client from Airflow "
-                    f"connection {settings.conn_id!r} ({type(exc).__name__}: {exc}). Check the connection's "
+                    f"{cls.__name__}: could not create a {store_class.__name__} client from Airflow "
+                    f"connection {settings.conn_id!r}{where} ({type(exc).__name__}: {exc}). Check the connection's "
                     f"fields for this store (see README, Configuration)."
                 ) from exc
-            rt = ObjectStorageXCom._runtimes[cls] = _Runtime(settings, store)
+            rt = ObjectStorageXCom._runtimes[(cls, name)] = _Runtime(name, settings, store)
         return rt
 
     @classmethod
     def reset(cls) -> None:
         """Forget cached settings and clients (after changing configuration in the same process)."""
         ObjectStorageXCom._runtimes.clear()
+        ObjectStorageXCom._routings.clear()
 
     @classmethod
     def codec_for(cls, value: Any, settings: XComStorageSettings) -> Codec:
@@ -168,12 +196,25 @@ class ObjectStorageXCom(BaseXCom):
         run_id: str | None = None,
         map_index: int | None = None,
     ) -> Any:
-        rt = cls.runtime()
-        encoded = cls.codec_for(value, rt.settings).encode(value)
-        if len(encoded.data) < rt.settings.threshold_bytes:
-            return dbform.inline(value, encoded)
+        routing = cls.routing()
         row = XComRow.of(dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index,
                          key=key or "")  # fmt: skip
+        # A value is encoded once per (codec, format, compression) that a store asked about needs.
+        encodings: dict[tuple[type, str, str], Any] = {}
+
+        def encode(settings: XComStorageSettings) -> Any:
+            codec = cls.codec_for(value, settings)
+            id_ = (type(codec), settings.dataframe_format, settings.compression)
+            if id_ not in encodings:
+                encodings[id_] = codec.encode(value)
+            return encodings[id_]
+
+        kind = kind_of(binary_kind(value)) if cls.encodes_pandas else "json"
+        target, rule = routing.route(row, kind, lambda spec: len(encode(spec.settings).data))
+        if target == INLINE:
+            return dbform.inline(value, encode(routing.default.settings))
+        rt = cls.runtime(target)
+        encoded = encode(rt.settings)
         object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
         uri = rt.store.uri(object_name)
         _, error, digest = _with_sha256(encoded.data, lambda: rt.store.put(object_name, encoded.data))
@@ -183,8 +224,10 @@ class ObjectStorageXCom(BaseXCom):
                 f"bucket {rt.settings.bucket!r}, key {object_name!r}, connection {rt.settings.conn_id!r}): "
                 f"{type(error).__name__}: {error}. {rt.hint('write')}"
             ) from error
-        ref = Reference(uri=uri, format=encoded.format, size=len(encoded.data), sha256=digest, kind=encoded.kind)
-        log.info("XCom %r stored at %s (%s, %d bytes)", key, uri, encoded.format, ref.size)
+        ref = Reference(uri=uri, format=encoded.format, size=len(encoded.data), sha256=digest, kind=encoded.kind,
+                        store=target)  # fmt: skip
+        why = f", {rule.label}" if rule is not None else ""
+        log.info("XCom %r stored at %s (%s, %d bytes%s)", key, uri, encoded.format, ref.size, why)
         return ref.to_json()
 
     # --- pull ------------------------------------------------------------------------------
@@ -235,17 +278,28 @@ class ObjectStorageXCom(BaseXCom):
         return BaseXCom.deserialize_value(result)
 
     @classmethod
-    def object_key_for(cls, ref: Reference, row: XComRow) -> str:
-        """The object key of ``ref`` read from ``row``, or XComReferenceError: the key must lie in the
-        configured bucket and prefix, under the location the backend itself writes for that row."""
-        rt = cls.runtime()
+    def object_key_for(cls, ref: Reference, row: XComRow) -> tuple[_Runtime, str]:
+        """The store ``ref`` names and the object key of ``ref`` read from ``row``, or
+        XComReferenceError: the store must be one the configuration names, and the key must lie in its
+        bucket and prefix, under the location the backend itself writes for that row."""
+        stores = cls.routing().stores
+        if ref.store not in stores:
+            raise XComReferenceError(
+                f"XCom reference to {ref.uri} names store {ref.store!r}, which [{SECTION}] stores does not "
+                f"define (defined: {', '.join(stores)}); refusing to read or delete it (XCom row: {row}). "
+                "Add the store back to the configuration, or delete this XCom row.",
+                reason=f"the reference names store {ref.store!r}, which the configuration does not define, "
+                "so it was not read.",
+            )
+        rt = cls.runtime(ref.store)
         scheme, bucket, key = ref.split_uri()
         if scheme != rt.store.scheme or bucket != rt.settings.bucket or not is_inside(key, rt.settings.prefix):
             location = rt.store.uri(prefix_of(rt.settings.prefix))
             raise XComReferenceError(
                 f"XCom reference points to {ref.uri}, outside the configured location {location} of "
-                f"{cls.__name__}; refusing to read or delete it (XCom row: {row}). Check [xcom_storage] "
-                "bucket/prefix and the active AIRFLOW__CORE__XCOM_BACKEND.",
+                f"{cls.__name__}{'' if ref.store == DEFAULT else f' store {ref.store!r}'}; refusing to read or "
+                f"delete it (XCom row: {row}). Check [xcom_storage] bucket/prefix and the active "
+                "AIRFLOW__CORE__XCOM_BACKEND.",
                 reason=f"the reference names {ref.uri}, outside the configured location {location}, "
                 "so it was not read.",
             )
@@ -259,13 +313,12 @@ class ObjectStorageXCom(BaseXCom):
                 reason=f"the reference names {ref.uri}, which is not under that row's own location {location}, "
                 "so it was not read.",
             )
-        return key
+        return rt, key
 
     @classmethod
     def load(cls, ref: Reference, row: XComRow) -> Any:
         """The value ``ref`` points to, read as part of ``row`` (see ``object_key_for``)."""
-        rt = cls.runtime()
-        key = cls.object_key_for(ref, row)
+        rt, key = cls.object_key_for(ref, row)
         try:
             data = rt.store.get(key)
         except FileNotFoundError:
@@ -320,8 +373,7 @@ class ObjectStorageXCom(BaseXCom):
                 f"purge of {ref.uri} was called for XCom key {xcom.key!r} while deleting row ({row}); "
                 "refusing to delete it."
             )
-        rt = cls.runtime()
-        key = cls.object_key_for(ref, row)
+        rt, key = cls.object_key_for(ref, row)
         rt.store.delete([key])
         log.info("Purged XCom object %s", ref.uri)
 

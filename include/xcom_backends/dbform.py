@@ -39,9 +39,15 @@ class Reference:
     size: int
     sha256: str
     kind: str = "value"
+    # The name of the store it was written to ([xcom_storage] stores; "default": the backend class's
+    # own). A read follows it only to a store the configuration names, and only inside that store.
+    store: str = "default"
 
     def to_json(self) -> dict[str, Any]:
-        return {MARKER: VERSION, **asdict(self)}
+        fields = asdict(self)
+        if fields["store"] == "default":  # rows written before routing read the same
+            del fields["store"]
+        return {MARKER: VERSION, **fields}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reference:
@@ -52,6 +58,7 @@ class Reference:
                 size=int(data["size"]),
                 sha256=str(data["sha256"]),
                 kind=str(data.get("kind", "value")),
+                store=str(data.get("store", "default")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise XComReferenceError(f"Malformed XCom storage reference {data!r}: {exc}") from exc

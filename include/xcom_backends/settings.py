@@ -56,8 +56,18 @@ class XComStorageSettings:
         dataframe_format: str,
         timeout_seconds: str | float = 30.0,
         max_attempts: str | int = 3,
+        store: str | None = None,
     ) -> XComStorageSettings:
+        """``store``: the name of a store of ``[xcom_storage] stores`` these settings come from (for the
+        error message), or None for the plain ``[xcom_storage]`` settings."""
+
         def bad(name: str, value: object, expected: str) -> XComStorageConfigError:
+            if store is not None:
+                return XComStorageConfigError(
+                    f"Invalid [{SECTION}] stores: store {store!r}: {name} = {value!r}: expected {expected}. "
+                    f"Fix AIRFLOW__{SECTION.upper()}__STORES or the [{SECTION}] section of airflow.cfg "
+                    "(README, Routing)."
+                )
             return XComStorageConfigError(
                 f"Invalid setting [{SECTION}] {name} = {value!r}: expected {expected}. "
                 f"Fix AIRFLOW__{SECTION.upper()}__{name.upper()} or the [{SECTION}] section of airflow.cfg."

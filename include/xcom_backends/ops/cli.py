@@ -41,7 +41,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     steps = run_checks(cls)
     for step in steps:
         print(f"  [{'PASS' if step.ok else 'FAIL'}] {step.name:<13} {step.detail}")
-    ok = len(steps) == len(STEPS) and all(s.ok for s in steps)
+    ok = len(steps) >= len(STEPS) and all(s.ok for s in steps)
     print("All checks passed." if ok else "Preflight check FAILED.")
     return 0 if ok else 1
 
@@ -49,12 +49,13 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from include.xcom_backends.ops.gc import collect, describe
+    from include.xcom_backends.ops.gc import collect_all, describe, read_references
 
     cls = backend_class(args.backend)
     older_than = timedelta(hours=args.older_than_hours)
-    report = collect(cls, older_than=older_than, delete=args.delete)
-    print("\n".join(describe(report, delete=args.delete, older_than=older_than)))
+    references = read_references(cls)
+    for report in collect_all(cls, older_than=older_than, delete=args.delete, references=references):
+        print("\n".join(describe(report, delete=args.delete, older_than=older_than)))
     return 0
 
 

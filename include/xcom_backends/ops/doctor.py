@@ -10,6 +10,7 @@ from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.keys import prefix_of
+from include.xcom_backends.routing import DEFAULT
 
 # Every step in order, with what to do when it fails (the step's name is its function's key below).
 FIXES = {
@@ -33,11 +34,12 @@ class Step:
 
 
 def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
-    """Run the checks in order; stop at the first failure (later steps depend on it)."""
+    """Run the checks in order: the settings (with every store and rule of ``[xcom_storage]``), then for
+    each store its connection, client, bucket and probe object, stopping a store at its first failure
+    (its later steps depend on it). A store other than the default one prefixes its steps' names."""
     from airflow.sdk import BaseHook
 
     steps: list[Step] = []
-    state: dict[str, Any] = {}
 
     def check(name: str, action: Callable[[], str], fix: str) -> bool:
         try:
@@ -48,16 +50,33 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
         return True
 
     def settings() -> str:
-        state["settings"] = s = backend.settings()
-        return f"bucket={s.bucket} prefix={s.prefix} conn_id={s.conn_id} threshold_bytes={s.threshold_bytes}"
+        backend.reset()
+        s = backend.settings()
+        routing = backend.routing()
+        extra = [name for name in routing.stores if name != DEFAULT]
+        routed = f"; stores {', '.join(extra)}" if extra else ""
+        rules = f"; {len(routing.rules)} routing rule(s)" if routing.rules else ""
+        own = f"bucket={s.bucket} prefix={s.prefix} conn_id={s.conn_id} threshold_bytes={s.threshold_bytes}"
+        return own + routed + rules
+
+    if not check("settings", settings, FIXES["settings"]):
+        return steps
+    for name in backend.routing().stores:
+        check_store(backend, name, check, BaseHook)
+    return steps
+
+
+def check_store(backend: type[ObjectStorageXCom], name: str, check: Callable[[str, Callable[[], str], str], bool],
+                hook: Any) -> None:  # fmt: skip
+    state: dict[str, Any] = {}
+    spec = backend.routing().stores[name]
 
     def connection() -> str:
-        conn = BaseHook.get_connection(state["settings"].conn_id)
+        conn = hook.get_connection(spec.settings.conn_id)
         return f"{conn.conn_id} (type {conn.conn_type})"
 
     def client() -> str:
-        backend.reset()
-        state["rt"] = rt = backend.runtime()
+        state["rt"] = rt = backend.runtime(name)
         return f"{type(rt.store).__name__} -> {rt.store.endpoint}"
 
     def bucket() -> str:
@@ -87,9 +106,10 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
             return "deleted"
         raise RuntimeError(f"{rt.store.uri(state['key'])} is still there after delete")
 
-    actions = {"settings": settings, "connection": connection, "client": client, "bucket": bucket,
+    actions = {"connection": connection, "client": client, "bucket": bucket,
                "write probe": write, "read probe": read, "delete probe": delete}  # fmt: skip
-    for name, fix in FIXES.items():
-        if not check(name, actions[name], fix):
-            break
-    return steps
+    label = "" if name == DEFAULT else f"{name}: "
+    for step, action in actions.items():
+        fix = FIXES[step] if name == DEFAULT else f"{FIXES[step]} (store {name!r} of [xcom_storage] stores)"
+        if not check(label + step, action, fix):
+            return

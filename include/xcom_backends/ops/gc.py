@@ -22,6 +22,7 @@ from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError
 from include.xcom_backends.keys import XComRow, prefix_of
+from include.xcom_backends.routing import DEFAULT
 from include.xcom_backends.stores.base import ObjectInfo
 
 
@@ -54,8 +55,7 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
-    rt = backend.runtime()
-    location = rt.store.uri(prefix_of(rt.settings.prefix))
+    stores = backend.routing().stores
     found = References()
     columns = (XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
                XComModel.value)  # fmt: skip
@@ -66,9 +66,11 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
                 ref = dbform.read(stored_value(column))
                 if not isinstance(ref, Reference):
                     continue
-                if not ref.uri.startswith(location):
-                    continue  # another bucket or prefix (another backend's configuration): not ours to judge
-                backend.object_key_for(ref, row)
+                if ref.store in stores:
+                    rt = backend.runtime(ref.store)
+                    if not ref.uri.startswith(rt.store.uri(prefix_of(rt.settings.prefix))):
+                        continue  # another bucket or prefix (another backend's configuration): not ours to judge
+                backend.object_key_for(ref, row)  # a store the configuration does not name is refused
             except XComReferenceError as exc:
                 found.refused.append(str(exc))
                 continue
@@ -76,9 +78,24 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
     return found
 
 
-def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool,
-            now: datetime | None = None, references: References | None = None) -> GCReport:  # fmt: skip
-    rt = backend.runtime()
+def collect_all(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool,
+                references: References) -> list[GCReport]:  # fmt: skip
+    """``collect`` for every store the configuration names, each location once (two stores may share
+    a bucket and prefix)."""
+    reports, seen = [], set()
+    for name in backend.routing().stores:
+        rt = backend.runtime(name)
+        location = (type(rt.store), rt.store.endpoint, rt.store.uri(prefix_of(rt.settings.prefix)))
+        if location not in seen:
+            seen.add(location)
+            reports.append(collect(backend, older_than=older_than, delete=delete, references=references, store=name))
+    return reports
+
+
+def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool, now: datetime | None = None,
+            references: References | None = None, store: str = DEFAULT) -> GCReport:  # fmt: skip
+    """The orphans under one store's prefix (``store``: a name of ``[xcom_storage] stores``)."""
+    rt = backend.runtime(store)
     prefix = prefix_of(rt.settings.prefix)
     cutoff = (now or datetime.now(UTC)) - older_than
     # Objects are listed before the references are read: an object written after the listing is not

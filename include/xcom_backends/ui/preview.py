@@ -225,11 +225,11 @@ def preview_csv(preview: Preview, head: bytes, complete: bool) -> None:
 
 def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Reference) -> Preview:
     """The preview of the object ``ref`` names, read only if it lies under ``row``'s own location."""
-    preview = Preview(key=row.key or "", where="object storage", format=ref.format, size=ref.size, uri=ref.uri,
+    where = "object storage" if ref.store == "default" else f"object storage (store {ref.store!r})"
+    preview = Preview(key=row.key or "", where=where, format=ref.format, size=ref.size, uri=ref.uri,
                       sha256=ref.sha256, kind=ref.kind)  # fmt: skip
     try:
-        object_key = backend.object_key_for(ref, row)
-        rt = backend.runtime()
+        rt, object_key = backend.object_key_for(ref, row)
         reader = RangeReader(rt.store, object_key, ref.size)
         if ref.format == "parquet":
             preview_parquet(preview, reader)
