@@ -83,15 +83,22 @@ def main() -> None:
         print(f"\nThe active XCom backend {backend_path} is not one of this project's: it keeps the values "
               "above in the metadata database, so there is no bucket to list.")  # fmt: skip
         return
-    rt = backend.runtime()
-    prefix = prefix_of(rt.settings.prefix)
-    objects = list(rt.store.list(prefix))
-    print(f"\nObjects under {rt.store.uri(prefix)} at {rt.store.endpoint} ({len(objects)}):")
-    for obj in objects:
-        uri = rt.store.uri(obj.key)
-        mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
-        print(f"  {obj.size:>9} B  {uri}  [{mark}]")
-    missing = referenced - {rt.store.uri(o.key) for o in objects}
+    listed: set[str] = set()
+    for name in backend.routing().stores:  # the backend's own store, and every store of [xcom_storage] stores
+        rt = backend.runtime(name)
+        prefix = prefix_of(rt.settings.prefix)
+        if rt.store.uri(prefix) + rt.store.endpoint in listed:
+            continue  # two stores sharing a bucket and prefix: listed once
+        listed.add(rt.store.uri(prefix) + rt.store.endpoint)
+        objects = list(rt.store.list(prefix))
+        store = "" if name == "default" else f" (store {name!r})"
+        print(f"\nObjects under {rt.store.uri(prefix)} at {rt.store.endpoint}{store} ({len(objects)}):")
+        for obj in objects:
+            uri = rt.store.uri(obj.key)
+            listed.add(uri)
+            mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
+            print(f"  {obj.size:>9} B  {uri}  [{mark}]")
+    missing = referenced - listed
     if missing:
         print(f"\nWARNING: {len(missing)} references point at objects that are not in the bucket: {sorted(missing)}")
         raise SystemExit(1)
