@@ -34,7 +34,7 @@ from include.xcom_backends.settings import SECTION, XComStorageSettings
 DEFAULT = "default"  # the backend class's own store, configured by the plain [xcom_storage] settings
 INLINE = "inline"  # the metadata database
 KINDS = ("json", "frame", "array", "bytes")
-_STORE_FIELDS = {"type", "conn_id", "bucket", "prefix", "compression", "dataframe_format"}
+_STORE_FIELDS = {"type", "conn_id", "bucket", "prefix", "compression", "dataframe_format", "encryption"}
 _RULE_FIELDS = {"name", "dag_id", "task_id", "key", "kind", "min_bytes", "max_bytes", "to"}
 
 
@@ -167,7 +167,10 @@ def _parse_stores(default: XComStorageSettings, text: str) -> dict[str, StoreSpe
             timeout_seconds=default.timeout_seconds,
             max_attempts=default.max_attempts,
             store=name,
+            encryption=body.get("encryption"),
         )
+        if settings.encryption is not None:
+            settings.encryption.check_type(kind)
         specs[name] = StoreSpec(name, kind, settings)
     return specs
 

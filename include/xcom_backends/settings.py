@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from include.xcom_backends.encryption import Encryption
 from include.xcom_backends.errors import XComStorageConfigError
 
 SECTION = "xcom_storage"
@@ -21,6 +23,7 @@ class XComStorageSettings:
     dataframe_format: str
     timeout_seconds: float = 30.0
     max_attempts: int = 3
+    encryption: Encryption | None = None
 
     @property
     def connect_timeout(self) -> float:
@@ -42,6 +45,7 @@ class XComStorageSettings:
             dataframe_format=get("dataframe_format", "parquet"),
             timeout_seconds=get("timeout_seconds", "30"),
             max_attempts=get("max_attempts", "3"),
+            encryption=get("encryption", ""),
         )
 
     @classmethod
@@ -57,6 +61,7 @@ class XComStorageSettings:
         timeout_seconds: str | float = 30.0,
         max_attempts: str | int = 3,
         store: str | None = None,
+        encryption: str | dict[str, Any] | Encryption | None = None,
     ) -> XComStorageSettings:
         """``store``: the name of a store of ``[xcom_storage] stores`` these settings come from (for the
         error message), or None for the plain ``[xcom_storage]`` settings."""
@@ -104,4 +109,7 @@ class XComStorageSettings:
             raise bad("max_attempts", max_attempts, "a whole number from 1 to 20") from None
         if not 1 <= attempts <= 20:
             raise bad("max_attempts", max_attempts, "a whole number from 1 to 20")
-        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format, timeout, attempts)
+        if not isinstance(encryption, Encryption):
+            where = f"[{SECTION}] encryption" if store is None else f"[{SECTION}] stores: store {store!r}: encryption"
+            encryption = Encryption.parse(encryption, where=where)
+        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format, timeout, attempts, encryption)

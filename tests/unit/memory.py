@@ -21,6 +21,7 @@ class MemoryStore(ObjectStore):
     primitives used."""
 
     scheme = "mem"
+    type_name = "mem"
     objects: ClassVar[dict[tuple[str, str], bytes]] = {}
     modified: ClassVar[dict[tuple[str, str], datetime]] = {}
     calls: ClassVar[list[str]] = []

@@ -147,6 +147,8 @@ def test_purge_follows_the_store_of_the_reference(monkeypatch: pytest.MonkeyPatc
         ({"x": {"type": "mem", "conn_id": "c", "bucket": "b", "compression": "lz4"}}, [],
          r"stores: store 'x': compression = 'lz4'"),
         ({"default": {"type": "mem", "conn_id": "c", "bucket": "b"}}, [], r"store 'default': the names"),
+        ({"x": {"type": "gcs", "conn_id": "c", "bucket": "b", "encryption": {"mode": "sse-c"}}}, [],
+         r"stores: store 'x': encryption: mode 'sse-c' is not one a gcs store supports \(kms, csek\)"),
         ({}, [{"name": "r", "to": "nowhere"}], r"rule 1 \('r'\): to = 'nowhere' names no store"),
         ({}, [{"to": "inline"}], r"rule 1: name is required"),
         ({}, [{"name": "r", "kind": "table", "to": "inline"}], r"rule 1 \('r'\): kind 'table'"),

@@ -82,11 +82,20 @@ class ObjectStore(ABC):
     object behind."""
 
     scheme: ClassVar[str]
+    type_name: ClassVar[str]  # the "type" of [xcom_storage] stores
     endpoint: str
 
     def __init__(self, settings: XComStorageSettings, connection: Connection | None, client: Any = None) -> None:
         self.bucket = settings.bucket
         self.endpoint = "(injected client)"
+        # Encryption at rest (encryption.py): checked against this store's type; a customer key is read
+        # from the connection here and kept out of every message.
+        self.encryption = settings.encryption
+        self._customer_key: bytes | None = None
+        if self.encryption is not None:
+            self.encryption.check_type(self.type_name)
+            if self.encryption.needs_customer_key:
+                self._customer_key = self.encryption.customer_key(connection, settings.conn_id)
         self._client = client if client is not None else self._connect(settings, connection)
 
     # --- shared behaviour -----------------------------------------------------------------------

@@ -23,6 +23,7 @@ CHUNK_SIZE = 16 * 1024 * 1024  # a multiple of 256 KiB, as resumable uploads req
 
 class GCSStore(ObjectStore):
     scheme = "gs"
+    type_name = "gcs"
 
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         from google.cloud.storage.retry import DEFAULT_RETRY
@@ -53,12 +54,24 @@ class GCSStore(ObjectStore):
 
     def _put(self, key: str, data: Data) -> None:
         data = as_bytes(data)
-        blob = self._client.bucket(self.bucket).blob(key, chunk_size=CHUNK_SIZE if len(data) > CHUNK_SIZE else None)
+        chunk_size = CHUNK_SIZE if len(data) > CHUNK_SIZE else None
+        blob = self._blob(key, chunk_size=chunk_size, writing=True)
         blob.upload_from_string(data, content_type="application/octet-stream", **self._call)
+
+    def _blob(self, key: str, *, chunk_size: int | None = None, writing: bool = False) -> Any:
+        """A blob handle with ``[xcom_storage] encryption``: a customer-supplied key (CSEK) goes with
+        every request, a Cloud KMS key name (CMEK) with every write."""
+        kms = (
+            self.encryption.key_id
+            if writing and self.encryption is not None and self.encryption.mode == "kms"
+            else None
+        )
+        return self._client.bucket(self.bucket).blob(key, chunk_size=chunk_size, encryption_key=self._customer_key,
+                                                     kms_key_name=kms)  # fmt: skip
 
     def _get(self, key: str, start: int, length: int | None) -> bytes:
         end = None if length is None else start + length - 1
-        return self._client.bucket(self.bucket).blob(key).download_as_bytes(start=start or None, end=end, **self._call)
+        return self._blob(key).download_as_bytes(start=start or None, end=end, **self._call)
 
     def _delete(self, keys: Sequence[str]) -> None:
         bucket = self._client.bucket(self.bucket)

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 class MinIOStore(S3Store):
     multipart_threshold = 16 * 1024 * 1024
+    type_name = "minio"
 
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         if connection is None or not connection.host or not connection.login or not connection.password:

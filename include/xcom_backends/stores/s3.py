@@ -15,6 +15,7 @@ session's refreshable credentials through ``Boto3CredentialProvider``.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -96,12 +97,26 @@ class S3Access:
 
 class S3Store(ObstoreStore):
     scheme = "s3"
+    type_name = "s3"
 
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         access = (S3Access.direct(connection) if connection is not None else None) or S3Access.through_provider(
             connection
         )
         return self._build(settings, access)
+
+    def encryption_config(self) -> dict[str, str]:
+        """obstore's S3 settings for ``[xcom_storage] encryption``: the ``x-amz-server-side-encryption*``
+        headers of every write, and for SSE-C of every read too."""
+        enc = self.encryption
+        if enc is None:
+            return {}
+        config = {"server_side_encryption": {"sse-s3": "AES256", "sse-kms": "aws:kms", "sse-c": "sse-c"}[enc.mode]}
+        if enc.mode == "sse-kms" and enc.key_id:
+            config["sse_kms_key_id"] = enc.key_id
+        if self._customer_key is not None:
+            config["sse_customer_key_base64"] = base64.b64encode(self._customer_key).decode("ascii")
+        return config
 
     def _build(self, settings: XComStorageSettings, access: S3Access) -> Any:
         from obstore.store import S3Store as ObstoreS3
@@ -119,6 +134,7 @@ class S3Store(ObstoreStore):
         config: dict[str, Any] = {"region": region, "virtual_hosted_style_request": virtual}
         if endpoint:
             config["endpoint"] = endpoint
+        config.update(self.encryption_config())
         if access.keys is not None:
             # Through a provider rather than as config: obstore would otherwise add an
             # AWS_SESSION_TOKEN from the environment to the connection's keys.
