@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install browser postgres bench bench-scale run stop demo objects doctor gc status test lint format lock
+.PHONY: help install browser postgres bench bench-scale bench-large run stop demo objects doctor gc status test lint format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -45,6 +45,9 @@ postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing
 
 bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~35 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
+
+bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFrame) pushed and pulled under airflow standalone
+	@$(VENV_PY) -m bench.large $(ARGS)
 
 lint: install  ## ruff lint and format check, mypy type check
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy

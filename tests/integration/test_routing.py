@@ -101,14 +101,15 @@ def test_each_value_lands_where_its_rule_says(airflow_session: Any, buckets: Any
 
     # The UI plugin previews each row from its own store.
     script = (
-        "import json, sys\n"
+        "import json, os, sys\n"
+        "os.environ['_AIRFLOW_PROCESS_CONTEXT'] = 'server'  # as in the API server: connections from the DB\n"
         "from include.xcom_backends import S3PandasXComBackend as B\n"
         "from include.xcom_backends.keys import XComRow\n"
         "from include.xcom_backends.ui.preview import preview_xcom\n"
         "for dag_id, task_id, key, stored in json.loads(sys.argv[1]):\n"
         "    row = XComRow.of(dag_id=dag_id, run_id=stored.pop('_run_id'), task_id=task_id, map_index=-1, key=key)\n"
         "    p = preview_xcom(B, row, stored)\n"
-        "    print(json.dumps({'where': p.where, 'error': p.error, 'rows': p.total_rows}))\n"
+        "    print('PREVIEW ' + json.dumps({'where': p.where, 'error': p.error, 'rows': p.total_rows}))\n"
     )
     run_a, run_b = runs[0].run_id, runs[1].run_id
     wanted = [
@@ -116,7 +117,8 @@ def test_each_value_lands_where_its_rule_says(airflow_session: Any, buckets: Any
         ["routing_team_b", "push_json", "return_value", {**team_b, "_run_id": run_b}],
         ["routing_team_a", "push_secret", "secret_token", {"token": "x", "_run_id": run_a}],
     ]
-    previews = [json.loads(line) for line in python(airflow_session, "-c", script, json.dumps(wanted)).splitlines()]
+    out = python(airflow_session, "-c", script, json.dumps(wanted))
+    previews = [json.loads(line.removeprefix("PREVIEW ")) for line in out.splitlines() if line.startswith("PREVIEW ")]
     assert [p["where"] for p in previews] == [
         "object storage (store 'frames')",
         "object storage (store 'team_b')",

@@ -145,9 +145,9 @@ def test_azure_customer_provided_key_goes_with_writes_and_reads(recorder: str) -
         assert sent["x-ms-encryption-algorithm"] == "AES256"
 
 
-def test_azure_encryption_scope_goes_with_writes(recorder: str) -> None:
-    azure_store(recorder, {"mode": "scope", "encryption_scope": "team-b-scope"}).put("p/k.json", b"{}")
-    assert headers_of("PUT")["x-ms-encryption-scope"] == "team-b-scope"
+def test_azure_encryption_scope_is_refused_with_what_to_do_instead() -> None:
+    with pytest.raises(XComStorageConfigError, match="default encryption scope and prevent overrides"):
+        settings({"mode": "scope", "encryption_scope": "team-b-scope"})
 
 
 # --- GCS (google-cloud-storage) -------------------------------------------------------------------

@@ -172,12 +172,8 @@ class AzureBlobStore(ObstoreStore):
 
             provider = AzureCredentialProvider(access.credential)
         options = self.client_options(settings, access.endpoint)
-        if self.encryption is not None and self.encryption.mode == "cpk" and self._customer_key is not None:
+        if self._customer_key is not None:  # encryption mode cpk: the key goes with every request
             config["encryption_key"] = base64.b64encode(self._customer_key).decode("ascii")
-        elif self.encryption is not None and self.encryption.mode == "scope":
-            # object_store has no setting for a scope: the header goes with every request; Azure applies
-            # it to writes (Put Blob, Put Block List) and ignores it elsewhere.
-            options["default_headers"] = {"x-ms-encryption-scope": str(self.encryption.key_id)}
         return AzureStore(
             self.bucket,
             config=config,  # type: ignore[arg-type]
