@@ -18,20 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import create_bucket, worker_env
-from bench.approaches import BUCKET
-from bench.scale import Postgres
-from localdev import airflow_api as api
+from bench.__main__ import worker_env
+from bench.scale import Postgres, run_under_standalone, stores_up
 from localdev import config, servers
 from localdev.airflow_env import api_server_env
-from localdev.buckets import s3_client
 from localdev.config import REPO
 
 DAG = "xcom_large"
@@ -61,27 +55,7 @@ def run_size(mb: int, pg: Postgres, s3_endpoint: str, work: Path, kinds: list[st
         }
     )
     home.mkdir(parents=True)
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrate.returncode != 0:
-        raise SystemExit(f"FAILED: airflow db migrate on {pg.url(db)}:\n{migrate.stderr[-3000:]}")
-    argv = [sys.executable, "-m", "airflow", "standalone"]
-    server = servers.Server(f"airflow standalone (large values, {mb} MB)", argv,
-                            f"http://127.0.0.1:{port}/api/v2/monitor/health", home / "standalone.log", env)  # fmt: skip
-    server.start(timeout=300)
-    try:
-        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-        tok = api.token(port, password)
-        api.wait_for_dag(port, tok, DAG, timeout=300)
-        api.unpause(port, tok, DAG)
-        started = time.monotonic()
-        run_id = api.call(port, f"/api/v2/dags/{DAG}/dagRuns", tok, body={"logical_date": None})["dag_run_id"]
-        state = api.wait_for_run(port, tok, DAG, run_id, timeout=3600)
-        wall = time.monotonic() - started
-    finally:
-        assert server.pid is not None
-        servers.stop_group(server.pid, timeout=60)
+    state, wall = run_under_standalone(f"large values, {mb} MB", DAG, env, home, port, timeout=3600)
     states = dict(pg.sql(db, "SELECT task_id, state FROM task_instance"))
     lines = []
     for log in sorted((home / "logs").rglob("*.log")):
@@ -134,30 +108,14 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     results: list[dict[str, Any]] = []
-    with tempfile.TemporaryDirectory(prefix="xcom-large-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="xcom-large-") as tmp, stores_up(Path(tmp)) as (pg, endpoint):
         work = Path(tmp)
-        os.chmod(work, 0o755)
-        pg = Postgres(work / "pg", servers.free_port())
-        s3_port = servers.free_port()
-        seaweed = servers.seaweedfs(work / "state", s3_port, BUCKET)
-        print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and SeaweedFS on 127.0.0.1:{s3_port} ...", flush=True)
-        pg.start()
-        seaweed.start()
-        try:
-            endpoint = f"http://127.0.0.1:{s3_port}"
-            create_bucket(s3_client(endpoint))
-            for mb in args.sizes:
-                print(f"  {mb} MB: {', '.join(args.kinds)} pushed and pulled under airflow standalone ...", flush=True)
-                rows = run_size(mb, pg, endpoint, work, args.kinds)
-                results += rows
-                for r in rows:
-                    print(
-                        f"    {r['kind']} {r['task']}: {r['state']}, {r.get('seconds', float('nan')):.1f} s", flush=True
-                    )
-        finally:
-            assert seaweed.pid is not None
-            servers.stop_group(seaweed.pid)
-            pg.stop()
+        for mb in args.sizes:
+            print(f"  {mb} MB: {', '.join(args.kinds)} pushed and pulled under airflow standalone ...", flush=True)
+            rows = run_size(mb, pg, endpoint, work, args.kinds)
+            results += rows
+            for r in rows:
+                print(f"    {r['kind']} {r['task']}: {r['state']}, {r.get('seconds', float('nan')):.1f} s", flush=True)
     (args.out / "large.json").write_text(json.dumps(results, indent=2))
     markdown = table(results)
     (args.out / "large.md").write_text(markdown)

@@ -20,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +91,52 @@ class Postgres:
             conn.close()
 
 
+@contextmanager
+def stores_up(work: Path) -> Iterator[tuple[Postgres, str]]:
+    """PostgreSQL and SeaweedFS (with the benchmark's bucket) under ``work``, stopped at the end."""
+    os.chmod(work, 0o755)
+    pg = Postgres(work / "pg", servers.free_port())
+    s3_port = servers.free_port()
+    seaweed = servers.seaweedfs(work / "state", s3_port, BUCKET)
+    print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and SeaweedFS on 127.0.0.1:{s3_port} ...", flush=True)
+    pg.start()
+    seaweed.start()
+    try:
+        endpoint = f"http://127.0.0.1:{s3_port}"
+        create_bucket(s3_client(endpoint))
+        yield pg, endpoint
+    finally:
+        assert seaweed.pid is not None
+        servers.stop_group(seaweed.pid)
+        pg.stop()
+
+
+def run_under_standalone(label: str, dag_id: str, env: dict[str, str], home: Path, port: int,
+                         timeout: float) -> tuple[str, float]:  # fmt: skip
+    """Migrate the database of ``env``, start ``airflow standalone`` (API on ``port``), trigger one run
+    of ``dag_id`` and wait for it; stop Airflow. Returns the run's state and wall seconds."""
+    argv = [sys.executable, "-m", "airflow", "db", "migrate"]
+    migrate = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if migrate.returncode != 0:
+        raise SystemExit(f"FAILED: airflow db migrate ({label}):\n{migrate.stderr[-3000:]}")
+    argv = [sys.executable, "-m", "airflow", "standalone"]
+    server = servers.Server(f"airflow standalone ({label})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
+                            home / "standalone.log", env)  # fmt: skip
+    server.start(timeout=300)
+    try:
+        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        tok = api.token(port, password)
+        api.wait_for_dag(port, tok, dag_id, timeout=300)
+        api.unpause(port, tok, dag_id)
+        started = time.monotonic()
+        run_id = api.call(port, f"/api/v2/dags/{dag_id}/dagRuns", tok, body={"logical_date": None})["dag_run_id"]
+        state = api.wait_for_run(port, tok, dag_id, run_id, timeout=timeout)
+        return state, time.monotonic() - started
+    finally:
+        assert server.pid is not None
+        servers.stop_group(server.pid, timeout=60)
+
+
 def run_backend(
     name: str, workload: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, tasks: int
 ) -> dict[str, Any]:
@@ -113,27 +161,7 @@ def run_backend(
         }
     )
     home.mkdir(parents=True)
-    migrate = subprocess.run(
-        [sys.executable, "-m", "airflow", "db", "migrate"], env=env, capture_output=True, text=True
-    )
-    if migrate.returncode != 0:
-        raise SystemExit(f"FAILED: airflow db migrate on {pg.url(db)}:\n{migrate.stderr[-3000:]}")
-    argv = [sys.executable, "-m", "airflow", "standalone"]
-    server = servers.Server(f"airflow standalone ({workload}, {name})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
-                            home / "standalone.log", env)  # fmt: skip
-    server.start(timeout=300)
-    try:
-        password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-        tok = api.token(port, password)
-        api.wait_for_dag(port, tok, DAG, timeout=300)
-        api.unpause(port, tok, DAG)
-        started = time.monotonic()
-        run_id = api.call(port, f"/api/v2/dags/{DAG}/dagRuns", tok, body={"logical_date": None})["dag_run_id"]
-        state = api.wait_for_run(port, tok, DAG, run_id, timeout=7200)
-        wall = time.monotonic() - started
-    finally:
-        assert server.pid is not None
-        servers.stop_group(server.pid, timeout=60)
+    state, wall = run_under_standalone(f"{workload}, {name}", DAG, env, home, port, timeout=7200)
     xcom_bytes, rows, values = pg.sql(
         db, "SELECT pg_total_relation_size('xcom'), count(*), coalesce(sum(octet_length(value::text)), 0) FROM xcom"
     )[0]
@@ -198,35 +226,21 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
 
     results = []
-    with tempfile.TemporaryDirectory(prefix="xcom-scale-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="xcom-scale-") as tmp, stores_up(Path(tmp)) as (pg, endpoint):
         work = Path(tmp)
-        os.chmod(work, 0o755)
-        pg = Postgres(work / "pg", servers.free_port())
-        s3_port = servers.free_port()
-        seaweed = servers.seaweedfs(work / "state", s3_port, BUCKET)
-        print(f"Starting PostgreSQL on 127.0.0.1:{pg.port} and SeaweedFS on 127.0.0.1:{s3_port} ...", flush=True)
-        pg.start()
-        seaweed.start()
-        try:
-            endpoint = f"http://127.0.0.1:{s3_port}"
-            s3 = s3_client(endpoint)
-            create_bucket(s3)
-            for workload in args.workloads:
-                tasks = args.tasks or WORKLOADS[workload][0]
-                for name in args.backends:
-                    print(f"  {workload}, {name}: {tasks} mapped tasks + 1 reader ...", flush=True)
-                    r = run_backend(name, workload, pg, endpoint, s3, work, tasks)
-                    results.append(r)
-                    print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
-                          f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
-        finally:
-            assert seaweed.pid is not None
-            servers.stop_group(seaweed.pid)
-            pg.stop()
-            if args.keep:
-                for home in work.iterdir():
-                    if (home / "logs").is_dir():
-                        shutil.copytree(home / "logs", args.keep / home.name / "logs", dirs_exist_ok=True)
+        s3 = s3_client(endpoint)
+        for workload in args.workloads:
+            tasks = args.tasks or WORKLOADS[workload][0]
+            for name in args.backends:
+                print(f"  {workload}, {name}: {tasks} mapped tasks + 1 reader ...", flush=True)
+                r = run_backend(name, workload, pg, endpoint, s3, work, tasks)
+                results.append(r)
+                print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
+                      f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
+        if args.keep:
+            for home in work.iterdir():
+                if (home / "logs").is_dir():
+                    shutil.copytree(home / "logs", args.keep / home.name / "logs", dirs_exist_ok=True)
     (args.out / "scale.json").write_text(json.dumps(results, indent=2))
     markdown = table(results)
     (args.out / "scale.md").write_text(markdown)
