@@ -7,9 +7,7 @@
   without it the bucket's or account's default KMS key), ``sse-c`` (a customer key);
 - GCS: ``kms`` (``kms_key_name`` required: a Cloud KMS key the service agent may use), ``csek`` (a
   customer-supplied key);
-- Azure: ``cpk`` (a customer-provided key). An encryption scope is the container's business: set a
-  default scope on the container and prevent overrides; object_store cannot send a per-request scope
-  with a signed (shared key) request (README, Encryption).
+- Azure: ``scope`` (``encryption_scope`` required), ``cpk`` (a customer-provided key).
 
 A customer key (``sse-c``, ``csek``, ``cpk``) is never part of the configuration, the reference or
 a log line: it is the ``encryption_key`` extra of the store's Airflow connection (base64 of 32
@@ -35,13 +33,14 @@ MODES: dict[str, dict[str, str | None]] = {
     "sse-c": {},
     "kms": {"kms_key_name": "required"},
     "csek": {},
+    "scope": {"encryption_scope": "required"},
     "cpk": {},
 }
 FOR_TYPE = {
     "s3": ("sse-s3", "sse-kms", "sse-c"),
     "minio": ("sse-s3", "sse-kms", "sse-c"),
     "gcs": ("kms", "csek"),
-    "azure": ("cpk",),
+    "azure": ("scope", "cpk"),
 }
 CUSTOMER_KEY_MODES = ("sse-c", "csek", "cpk")
 KEY_EXTRA = "encryption_key"
@@ -70,13 +69,6 @@ class Encryption:
                 value = json.loads(value)
             except ValueError as exc:
                 raise XComStorageConfigError(f"Invalid {where}: not valid JSON ({exc}).") from None
-        if isinstance(value, dict) and value.get("mode") == "scope":
-            raise XComStorageConfigError(
-                f"Invalid {where}: mode 'scope' is not available: object_store (obstore) cannot send an Azure "
-                "encryption scope with a shared-key-signed request. Give the container a default encryption scope "
-                "and prevent overrides (az storage container create --default-encryption-scope NAME "
-                "--prevent-encryption-scope-override true): every blob written to it then uses that scope."
-            )
         if not isinstance(value, dict) or value.get("mode") not in MODES:
             raise XComStorageConfigError(
                 f'Invalid {where}: expected {{"mode": ...}} with mode one of {", ".join(MODES)} (README, Encryption).'

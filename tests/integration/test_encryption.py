@@ -81,3 +81,27 @@ def test_backend_with_a_customer_key_round_trips_and_keeps_the_key_out_of_the_ro
             s3_client.get_object(Bucket=config.BUCKET, Key=key)
     finally:
         S3JSONXComBackend.reset()
+
+
+def test_azure_encryption_scope_is_recorded_on_the_blob(local_stores: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Azurite keeps the scope a blob was written with; obstore reads the blob back (a scope needs
+    nothing on reads)."""
+    from airflow.sdk import BaseHook
+    from azure.storage.blob import BlobServiceClient
+
+    from include.xcom_backends.stores import AzureBlobStore
+    from localdev.buckets import azure_connection_string
+
+    for key, value in connection_env(local_stores.ports).items():
+        monkeypatch.setenv(key, value)
+    conn_id = "azure_xcom_backend_conn"
+    settings = XComStorageSettings.parse(bucket=config.BUCKET, prefix="it-encryption", conn_id=conn_id,
+                                         threshold_bytes=0, compression="snappy", dataframe_format="parquet",
+                                         timeout_seconds=10, max_attempts=1,
+                                         encryption={"mode": "scope", "encryption_scope": "team-b-scope"})  # fmt: skip
+    store = AzureBlobStore(settings, BaseHook.get_connection(conn_id))
+    store.put("it-encryption/scoped.json", b'{"scoped": true}')
+    assert bytes(store.get("it-encryption/scoped.json")) == b'{"scoped": true}'
+    service = BlobServiceClient.from_connection_string(azure_connection_string(local_stores.endpoints["azure"]))
+    blob = service.get_blob_client(config.BUCKET, "it-encryption/scoped.json")
+    assert blob.get_blob_properties().encryption_scope == "team-b-scope"

@@ -26,16 +26,16 @@ KEY_B64 = base64.b64encode(KEY).decode()
 
 
 class Recorder(BaseHTTPRequestHandler):
-    """Answers every request with 200 (and a small body for GETs), keeping method, path and headers."""
+    """Answers every request with success (and a small body for GETs), keeping method, path and headers."""
 
     requests: ClassVar[list[tuple[str, str, dict[str, str]]]] = []
 
-    def _answer(self, body: bytes = b"") -> None:
+    def _answer(self, body: bytes = b"", status: int = 200) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         if length:
             self.rfile.read(length)
         Recorder.requests.append((self.command, self.path, {k.lower(): v for k, v in self.headers.items()}))
-        self.send_response(200)
+        self.send_response(status)
         self.send_header("ETag", '"etag"')
         self.send_header("Last-Modified", "Mon, 23 Nov 2026 10:00:00 GMT")
         self.send_header("Content-Length", str(len(body)))
@@ -44,7 +44,7 @@ class Recorder(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def do_PUT(self) -> None:
-        self._answer()
+        self._answer(status=201)  # Created, as Azure answers a Put Blob (S3 and obstore take any 2xx)
 
     def do_POST(self) -> None:
         # GCS's JSON API answers an upload with the object's resource
@@ -145,9 +145,14 @@ def test_azure_customer_provided_key_goes_with_writes_and_reads(recorder: str) -
         assert sent["x-ms-encryption-algorithm"] == "AES256"
 
 
-def test_azure_encryption_scope_is_refused_with_what_to_do_instead() -> None:
-    with pytest.raises(XComStorageConfigError, match="default encryption scope and prevent overrides"):
-        settings({"mode": "scope", "encryption_scope": "team-b-scope"})
+def test_azure_encryption_scope_goes_with_writes_signed(recorder: str) -> None:
+    """Through azure-storage-blob, which signs the header (object_store cannot)."""
+    store = azure_store(recorder, {"mode": "scope", "encryption_scope": "team-b-scope"})
+    store.put("p/k.json", b"{}")
+    store.get("p/k.json")
+    put = headers_of("PUT")
+    assert put["x-ms-encryption-scope"] == "team-b-scope" and put["authorization"].startswith("SharedKey dev:")
+    assert "x-ms-encryption-scope" not in headers_of("GET")
 
 
 # --- GCS (google-cloud-storage) -------------------------------------------------------------------

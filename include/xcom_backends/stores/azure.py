@@ -12,16 +12,25 @@ reading of the same connections.
 
 Blobs from ``multipart_threshold`` up go as blocks committed in one final call, so a failed upload
 leaves no blob.
+
+With ``[xcom_storage] encryption`` mode ``scope``, writes go through azure-storage-blob (the client of
+``WasbHook.get_conn()`` on the same connection), which signs the ``x-ms-encryption-scope`` header:
+object_store has no setting for it, and a header added to its requests is not part of its shared-key
+signature (Azurite answers 403). Reads stay on obstore: a scope needs nothing on reads. Only a store
+configured with a scope imports azure-storage-blob and the provider (about 1 s, once per process).
 """
 
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlparse, urlunparse
 
 from include.xcom_backends.settings import XComStorageSettings
+from include.xcom_backends.stores.base import Data, as_bytes, hook_on
 from include.xcom_backends.stores.obstore_base import ObstoreStore
 
 if TYPE_CHECKING:
@@ -144,6 +153,20 @@ def _provider_client_secret(tenant: str, connection: Connection, options: dict[s
     )
 
 
+@contextmanager
+def readable_azure_errors() -> Iterator[None]:
+    """azure-core's errors as the store's others: a missing container or blob is FileNotFoundError,
+    anything else the SDK's own class with its first line."""
+    from azure.core.exceptions import AzureError, ResourceNotFoundError
+
+    try:
+        yield
+    except ResourceNotFoundError as exc:
+        raise FileNotFoundError(str(exc).splitlines()[0] if str(exc) else "not found") from None
+    except AzureError as exc:
+        raise type(exc)(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from None
+
+
 class AzureBlobStore(ObstoreStore):
     scheme = "az"
     type_name = "azure"
@@ -152,7 +175,31 @@ class AzureBlobStore(ObstoreStore):
     def _connect(self, settings: XComStorageSettings, connection: Connection | None) -> Any:
         if connection is None:
             raise ValueError("AzureBlobStore needs an Airflow connection")
+        self._connection, self._settings = connection, settings
+        self._scoped: Any = None  # the container client of azure-storage-blob, for scope writes
         return self._build(settings, AzureAccess.of(connection))
+
+    def _put(self, key: str, data: Data) -> None:
+        if self.encryption is not None and self.encryption.mode == "scope":
+            self._put_in_scope(key, data, str(self.encryption.key_id))
+        else:
+            super()._put(key, data)
+
+    def _put_in_scope(self, key: str, data: Data, scope: str) -> None:
+        """One upload with ``x-ms-encryption-scope`` through azure-storage-blob: a single Put Blob up to
+        its 64 MiB, else blocks committed in one final call (no blob if it fails)."""
+        if self._scoped is None:
+            from airflow.providers.microsoft.azure.hooks.wasb import WasbHook
+
+            service = hook_on(WasbHook, self._connection)(wasb_conn_id=self._connection.conn_id).get_conn()
+            self._scoped = service.get_container_client(self.bucket)
+        timeout = self._settings.timeout_seconds
+        with readable_azure_errors():
+            self._scoped.get_blob_client(key).upload_blob(
+                as_bytes(data), overwrite=True, encryption_scope=scope,  # it takes no memoryview: a copy
+                max_concurrency=self.max_concurrency, connection_timeout=self._settings.connect_timeout,
+                read_timeout=timeout, timeout=int(timeout),
+            )  # fmt: skip
 
     def _build(self, settings: XComStorageSettings, access: AzureAccess) -> Any:
         from obstore.store import AzureStore
