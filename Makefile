@@ -43,7 +43,7 @@ bench: install  ## benchmark vs the database backend, common.io, the tutorial (A
 postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing (apt-get; root or sudo)
 	@$(PYTHON) localdev/bootstrap.py --postgres
 
-bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~35 min)
+bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~16 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
 bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFrame) pushed and pulled under airflow standalone
