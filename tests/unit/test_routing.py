@@ -186,3 +186,14 @@ def test_route_order_and_the_threshold() -> None:
 )  # fmt: skip
 def test_kinds(binary: str | None, kind: str) -> None:
     assert kind_of(binary) == kind
+
+
+def test_the_ui_plugin_shows_an_invalid_rule_set_instead_of_reading(monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.xcom_backends.ui.app import _active_backend
+
+    monkeypatch.setenv("AIRFLOW__CORE__XCOM_BACKEND", "tests.unit.memory.MemJSON")
+    configure(monkeypatch, rules=[{"name": "frames to GCS", "to": "gsc"}])
+    shown, backend = _active_backend()
+    assert backend is None and "rule 1 ('frames to GCS'): to = 'gsc' names no store" in shown
+    configure(monkeypatch)
+    assert _active_backend() == ("tests.unit.memory.MemJSON", MemJSON)

@@ -65,10 +65,16 @@ def _refusal(backend: type[ObjectStorageXCom] | None, row: XComRow, ref: Referen
 
 
 def _active_backend() -> tuple[str, type[ObjectStorageXCom] | None]:
+    """The active backend's class path (or what is wrong with the configuration, shown at the top of
+    the page, and then no object is read) and its class when it is one of ours. The routing
+    (``[xcom_storage] stores`` / ``rules``) is validated here too."""
     try:
-        return configured_backend()
+        path, cls = configured_backend()
+        if cls is not None:
+            cls.routing()
+        return path, cls
     except XComStorageConfigError as exc:
-        return str(exc), None  # shown at the top of the page; no object is read
+        return str(exc), None
 
 
 def _render(name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
