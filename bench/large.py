@@ -17,15 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.__main__ import worker_env
 from bench.scale import Postgres, run_under_standalone, stores_up
-from localdev import config, servers
-from localdev.airflow_env import api_server_env
 from localdev.config import REPO
 
 DAG = "xcom_large"
@@ -35,27 +31,18 @@ PUSH_LIMIT = 1.5  # the benchmark's limit: push peak extra memory at most 1.5x t
 
 def run_size(mb: int, pg: Postgres, s3_endpoint: str, work: Path, kinds: list[str]) -> list[dict[str, Any]]:
     db = f"airflow_large_{mb}"
-    pg.sql("postgres", f"CREATE DATABASE {db}")
     home = work / f"large-{mb}"
-    port = servers.free_port()
-    env = worker_env(s3_endpoint, home)
-    env.update(
-        {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url(db),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "bench" / "dags"),
-            "AIRFLOW__CORE__XCOM_BACKEND": BACKEND,
-            "AIRFLOW__XCOM_STORAGE__PREFIX": f"large/{mb}",
-            "AIRFLOW__XCOM_STORAGE__TIMEOUT_SECONDS": "120",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            **api_server_env(port),
-            "XCOM_LARGE_MB": str(mb),
-            "XCOM_LARGE_KINDS": ",".join(kinds),
-            "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
-        }
-    )
-    home.mkdir(parents=True)
-    state, wall = run_under_standalone(f"large values, {mb} MB", DAG, env, home, port, timeout=3600)
+    settings = {
+        "AIRFLOW__CORE__XCOM_BACKEND": BACKEND,
+        "AIRFLOW__XCOM_STORAGE__PREFIX": f"large/{mb}",
+        "AIRFLOW__XCOM_STORAGE__TIMEOUT_SECONDS": "120",
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "30",
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "XCOM_LARGE_MB": str(mb),
+        "XCOM_LARGE_KINDS": ",".join(kinds),
+    }
+    state, wall = run_under_standalone(f"large values, {mb} MB", DAG, pg, db, s3_endpoint, home, settings,
+                                       timeout=3600)  # fmt: skip
     states = dict(pg.sql(db, "SELECT task_id, state FROM task_instance"))
     lines = []
     for log in sorted((home / "logs").rglob("*.log")):

@@ -111,10 +111,24 @@ def stores_up(work: Path) -> Iterator[tuple[Postgres, str]]:
         pg.stop()
 
 
-def run_under_standalone(label: str, dag_id: str, env: dict[str, str], home: Path, port: int,
-                         timeout: float) -> tuple[str, float]:  # fmt: skip
-    """Migrate the database of ``env``, start ``airflow standalone`` (API on ``port``), trigger one run
-    of ``dag_id`` and wait for it; stop Airflow. Returns the run's state and wall seconds."""
+def run_under_standalone(label: str, dag_id: str, pg: Postgres, db: str, s3_endpoint: str, home: Path,
+                         settings: dict[str, str], timeout: float) -> tuple[str, float]:  # fmt: skip
+    """In a new database ``db`` and AIRFLOW_HOME ``home``: migrate, start ``airflow standalone`` with the
+    benchmark's worker environment plus ``settings``, trigger one run of ``dag_id`` (from bench/dags)
+    and wait for it; stop Airflow. Returns the run's state and wall seconds."""
+    pg.sql("postgres", f"CREATE DATABASE {db}")
+    port = servers.free_port()
+    env = worker_env(s3_endpoint, home)
+    env.update(
+        {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url(db),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "bench" / "dags"),
+            **api_server_env(port),
+            "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
+            **settings,
+        }
+    )
+    home.mkdir(parents=True)
     argv = [sys.executable, "-m", "airflow", "db", "migrate"]
     migrate = subprocess.run(argv, env=env, capture_output=True, text=True)
     if migrate.returncode != 0:
@@ -141,27 +155,17 @@ def run_backend(
     name: str, workload: str, pg: Postgres, s3_endpoint: str, s3: Any, work: Path, tasks: int
 ) -> dict[str, Any]:
     db = f"airflow_{workload}_{name}"
-    pg.sql("postgres", f"CREATE DATABASE {db}")
-    home = work / f"{workload}-{name}"
     backend = WORKLOADS[workload][1] if name == "ours" else BACKENDS[name]
-    port = servers.free_port()
-    env = worker_env(s3_endpoint, home)
-    env.update(
-        {
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": pg.url(db),
-            "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "bench" / "dags"),
-            "AIRFLOW__CORE__XCOM_BACKEND": backend,
-            "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{workload}/{name}",
-            "AIRFLOW__CORE__PARALLELISM": "8",
-            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
-            **api_server_env(port),
-            "XCOM_BENCH_TASKS": str(tasks),
-            "XCOM_BENCH_KIND": workload,
-            "PATH": os.pathsep.join([str(config.PYTHON.parent), os.environ.get("PATH", "")]),
-        }
-    )
-    home.mkdir(parents=True)
-    state, wall = run_under_standalone(f"{workload}, {name}", DAG, env, home, port, timeout=7200)
+    settings = {
+        "AIRFLOW__CORE__XCOM_BACKEND": backend,
+        "AIRFLOW__XCOM_STORAGE__PREFIX": f"scale/{workload}/{name}",
+        "AIRFLOW__CORE__PARALLELISM": "8",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "64",
+        "XCOM_BENCH_TASKS": str(tasks),
+        "XCOM_BENCH_KIND": workload,
+    }
+    state, wall = run_under_standalone(f"{workload}, {name}", DAG, pg, db, s3_endpoint, work / f"{workload}-{name}",
+                                       settings, timeout=7200)  # fmt: skip
     xcom_bytes, rows, values = pg.sql(
         db, "SELECT pg_total_relation_size('xcom'), count(*), coalesce(sum(octet_length(value::text)), 0) FROM xcom"
     )[0]

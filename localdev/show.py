@@ -60,6 +60,7 @@ def main() -> None:
     from include.xcom_backends.backend import configured_backend
     from include.xcom_backends.errors import XComReferenceError
     from include.xcom_backends.keys import prefix_of
+    from include.xcom_backends.routing import DEFAULT
 
     dag_ids = sys.argv[1:]
     backend_path, backend = configured_backend()
@@ -84,15 +85,10 @@ def main() -> None:
               "above in the metadata database, so there is no bucket to list.")  # fmt: skip
         return
     listed: set[str] = set()
-    for name in backend.routing().stores:  # the backend's own store, and every store of [xcom_storage] stores
-        rt = backend.runtime(name)
-        prefix = prefix_of(rt.settings.prefix)
-        if rt.store.uri(prefix) + rt.store.endpoint in listed:
-            continue  # two stores sharing a bucket and prefix: listed once
-        listed.add(rt.store.uri(prefix) + rt.store.endpoint)
-        objects = list(rt.store.list(prefix))
-        store = "" if name == "default" else f" (store {name!r})"
-        print(f"\nObjects under {rt.store.uri(prefix)} at {rt.store.endpoint}{store} ({len(objects)}):")
+    for rt in backend.runtimes():  # the backend's own store, and every store of [xcom_storage] stores
+        objects = list(rt.store.list(prefix_of(rt.settings.prefix)))
+        store = "" if rt.name == DEFAULT else f" (store {rt.name!r})"
+        print(f"\nObjects under {rt.location} at {rt.store.endpoint}{store} ({len(objects)}):")
         for obj in objects:
             uri = rt.store.uri(obj.key)
             listed.add(uri)

@@ -66,14 +66,25 @@ def _row(row: XComRow) -> Iterator[None]:
         _ROW.reset(token)
 
 
+def _which_store(name: str) -> str:
+    """What messages add to name a store: nothing for the backend's own, else the store of
+    ``[xcom_storage] stores``."""
+    return "" if name == DEFAULT else f" (store {name!r} of [{SECTION}] stores)"
+
+
 @dataclass
 class _Runtime:
     name: str  # the store's name in the routing ("default": the backend class's own)
     settings: XComStorageSettings
     store: ObjectStore
 
+    @property
+    def location(self) -> str:
+        """Where this store writes: its URI prefix (two stores may share it)."""
+        return self.store.uri(prefix_of(self.settings.prefix))
+
     def hint(self, operation: str) -> str:
-        where = "" if self.name == DEFAULT else f" (store {self.name!r} of [{SECTION}] stores)"
+        where = _which_store(self.name)
         return (
             f"Check that {self.store.endpoint} is reachable, that bucket {self.settings.bucket!r}{where} exists "
             "and that "
@@ -126,7 +137,7 @@ class ObjectStorageXCom(BaseXCom):
 
             spec = cls.routing().stores[name]
             settings, store_class = spec.settings, cls.store_class_of(spec)
-            where = "" if name == DEFAULT else f" (store {name!r} of [{SECTION}] stores)"
+            where = _which_store(name)
             try:
                 # Explicitly: a missing connection must fail here, not fall back to ambient credentials.
                 connection = BaseHook.get_connection(settings.conn_id)
@@ -146,6 +157,15 @@ class ObjectStorageXCom(BaseXCom):
                 ) from exc
             rt = ObjectStorageXCom._runtimes[(cls, name)] = _Runtime(name, settings, store)
         return rt
+
+    @classmethod
+    def runtimes(cls) -> list[_Runtime]:
+        """Every store the configuration names, each location (endpoint and URI prefix) once."""
+        found: dict[tuple[str, str], _Runtime] = {}
+        for name in cls.routing().stores:
+            rt = cls.runtime(name)
+            found.setdefault((rt.store.endpoint, rt.location), rt)
+        return list(found.values())
 
     @classmethod
     def reset(cls) -> None:

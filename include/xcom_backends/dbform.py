@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.errors import XComReferenceError
+from include.xcom_backends.routing import DEFAULT
 
 if TYPE_CHECKING:
     from include.xcom_backends.codecs import Encoded
@@ -41,11 +42,11 @@ class Reference:
     kind: str = "value"
     # The name of the store it was written to ([xcom_storage] stores; "default": the backend class's
     # own). A read follows it only to a store the configuration names, and only inside that store.
-    store: str = "default"
+    store: str = DEFAULT
 
     def to_json(self) -> dict[str, Any]:
         fields = asdict(self)
-        if fields["store"] == "default":  # rows written before routing read the same
+        if fields["store"] == DEFAULT:  # rows written before routing read the same
             del fields["store"]
         return {MARKER: VERSION, **fields}
 
@@ -58,7 +59,7 @@ class Reference:
                 size=int(data["size"]),
                 sha256=str(data["sha256"]),
                 kind=str(data.get("kind", "value")),
-                store=str(data.get("store", "default")),
+                store=str(data.get("store", DEFAULT)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise XComReferenceError(f"Malformed XCom storage reference {data!r}: {exc}") from exc

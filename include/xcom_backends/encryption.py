@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,9 +54,6 @@ class Encryption:
     @property
     def needs_customer_key(self) -> bool:
         return self.mode in CUSTOMER_KEY_MODES
-
-    def describe(self) -> str:
-        return self.mode + (f" ({self.key_id})" if self.key_id else "")
 
     @classmethod
     def parse(cls, value: str | dict[str, Any] | None, *, where: str) -> Encryption | None:
@@ -118,8 +114,3 @@ class Encryption:
                 f"key; encryption mode {self.mode!r} needs one (README, Encryption)."
             )
         return key
-
-
-def key_fingerprint(key: bytes) -> str:
-    """What may be shown of a customer key: the first 8 hex digits of its SHA-256."""
-    return hashlib.sha256(key).hexdigest()[:8]

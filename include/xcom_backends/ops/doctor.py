@@ -37,8 +37,6 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
     """Run the checks in order: the settings (with every store and rule of ``[xcom_storage]``), then for
     each store its connection, client, bucket and probe object, stopping a store at its first failure
     (its later steps depend on it). A store other than the default one prefixes its steps' names."""
-    from airflow.sdk import BaseHook
-
     steps: list[Step] = []
 
     def check(name: str, action: Callable[[], str], fix: str) -> bool:
@@ -62,17 +60,19 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
     if not check("settings", settings, FIXES["settings"]):
         return steps
     for name in backend.routing().stores:
-        check_store(backend, name, check, BaseHook)
+        check_store(backend, name, check)
     return steps
 
 
-def check_store(backend: type[ObjectStorageXCom], name: str, check: Callable[[str, Callable[[], str], str], bool],
-                hook: Any) -> None:  # fmt: skip
+def check_store(backend: type[ObjectStorageXCom], name: str,
+                check: Callable[[str, Callable[[], str], str], bool]) -> None:  # fmt: skip
+    from airflow.sdk import BaseHook
+
     state: dict[str, Any] = {}
     spec = backend.routing().stores[name]
 
     def connection() -> str:
-        conn = hook.get_connection(spec.settings.conn_id)
+        conn = BaseHook.get_connection(spec.settings.conn_id)
         return f"{conn.conn_id} (type {conn.conn_type})"
 
     def client() -> str:

@@ -66,10 +66,8 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
                 ref = dbform.read(stored_value(column))
                 if not isinstance(ref, Reference):
                     continue
-                if ref.store in stores:
-                    rt = backend.runtime(ref.store)
-                    if not ref.uri.startswith(rt.store.uri(prefix_of(rt.settings.prefix))):
-                        continue  # another bucket or prefix (another backend's configuration): not ours to judge
+                if ref.store in stores and not ref.uri.startswith(backend.runtime(ref.store).location):
+                    continue  # another bucket or prefix (another backend's configuration): not ours to judge
                 backend.object_key_for(ref, row)  # a store the configuration does not name is refused
             except XComReferenceError as exc:
                 found.refused.append(str(exc))
@@ -82,14 +80,8 @@ def collect_all(backend: type[ObjectStorageXCom], *, older_than: timedelta, dele
                 references: References) -> list[GCReport]:  # fmt: skip
     """``collect`` for every store the configuration names, each location once (two stores may share
     a bucket and prefix)."""
-    reports, seen = [], set()
-    for name in backend.routing().stores:
-        rt = backend.runtime(name)
-        location = (type(rt.store), rt.store.endpoint, rt.store.uri(prefix_of(rt.settings.prefix)))
-        if location not in seen:
-            seen.add(location)
-            reports.append(collect(backend, older_than=older_than, delete=delete, references=references, store=name))
-    return reports
+    return [collect(backend, older_than=older_than, delete=delete, references=references, store=rt.name)
+            for rt in backend.runtimes()]  # fmt: skip
 
 
 def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool, now: datetime | None = None,

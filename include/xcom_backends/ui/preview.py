@@ -22,6 +22,7 @@ from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.dbform import Reference
 from include.xcom_backends.errors import XComObjectMissingError, XComReferenceError, XComStorageError
 from include.xcom_backends.keys import XComRow
+from include.xcom_backends.routing import DEFAULT
 from include.xcom_backends.stores.base import ObjectStore, SeekableReader
 
 MAX_ROWS = 20
@@ -225,7 +226,7 @@ def preview_csv(preview: Preview, head: bytes, complete: bool) -> None:
 
 def preview_stored(backend: type[ObjectStorageXCom], row: XComRow, ref: Reference) -> Preview:
     """The preview of the object ``ref`` names, read only if it lies under ``row``'s own location."""
-    where = "object storage" if ref.store == "default" else f"object storage (store {ref.store!r})"
+    where = "object storage" if ref.store == DEFAULT else f"object storage (store {ref.store!r})"
     preview = Preview(key=row.key or "", where=where, format=ref.format, size=ref.size, uri=ref.uri,
                       sha256=ref.sha256, kind=ref.kind)  # fmt: skip
     try:
