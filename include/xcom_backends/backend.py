@@ -6,13 +6,14 @@ pandas values are encoded as frames; everything else lives here.
 
 from __future__ import annotations
 
-import hashlib
+import hmac
 import logging
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, ClassVar
 
 from airflow.sdk.bases.xcom import BaseXCom
@@ -36,6 +37,7 @@ from include.xcom_backends.errors import (
     XComStorageConfigError,
     XComStorageError,
 )
+from include.xcom_backends.integrity import Digester
 from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, prefix_of, row_location
 from include.xcom_backends.routing import DEFAULT, INLINE, Routing, StoreSpec, kind_of
 from include.xcom_backends.settings import SECTION, XComStorageSettings
@@ -77,6 +79,11 @@ class _Runtime:
     name: str  # the store's name in the routing ("default": the backend class's own)
     settings: XComStorageSettings
     store: ObjectStore
+
+    @cached_property
+    def digester(self) -> Digester:
+        """The integrity digests of this store's objects: keyed when it has a customer key."""
+        return Digester.for_customer_key(self.store.customer_key)
 
     @property
     def location(self) -> str:
@@ -237,15 +244,17 @@ class ObjectStorageXCom(BaseXCom):
         encoded = encode(rt.settings)
         object_name = object_key(prefix=rt.settings.prefix, row=row, extension=encoded.extension)
         uri = rt.store.uri(object_name)
-        _, error, digest = _with_sha256(encoded.data, lambda: rt.store.put(object_name, encoded.data))
+        digester = rt.digester
+        _, error, digest = _with_digest(encoded.data, lambda: rt.store.put(object_name, encoded.data), digester.digest)
         if error is not None:
             raise XComStorageError(
                 f"Could not store XCom {key!r} of task {task_id!r} at {uri} (endpoint {rt.store.endpoint}, "
                 f"bucket {rt.settings.bucket!r}, key {object_name!r}, connection {rt.settings.conn_id!r}): "
                 f"{type(error).__name__}: {error}. {rt.hint('write')}"
             ) from error
-        ref = Reference(uri=uri, format=encoded.format, size=len(encoded.data), sha256=digest, kind=encoded.kind,
-                        store=target)  # fmt: skip
+        ref = Reference(
+            uri=uri, format=encoded.format, size=len(encoded.data), digest=digest, kind=encoded.kind, store=target
+        )
         why = f", {rule.label}" if rule is not None else ""
         log.info("XCom %r stored at %s (%s, %d bytes%s)", key, uri, encoded.format, ref.size, why)
         return ref.to_json()
@@ -360,8 +369,10 @@ class ObjectStorageXCom(BaseXCom):
         codec = codec_for_format(ref.format)
         # The bytes come from our own bucket; decoding runs while they are hashed, and a mismatch wins
         # over whatever the decoder made of them.
-        value, error, digest = _with_sha256(data, lambda: codec.decode(data, ref.kind))
-        if digest != ref.sha256:
+        algorithm, digester = ref.digest_algorithm, rt.digester
+        value, error, digest = _with_digest(data, lambda: codec.decode(data, ref.kind),
+                                            lambda d: digester.digest(d, algorithm))  # fmt: skip
+        if not hmac.compare_digest(digest, ref.digest):
             raise corrupted from error
         if error is not None:
             raise error
@@ -432,9 +443,11 @@ def configured_backend(path: str | None = None) -> tuple[str, type[ObjectStorage
 _OVERLAP_MIN = 1024 * 1024  # below this, hashing in a second thread costs more than it saves
 
 
-def _with_sha256(data: bytes | memoryview, work: Callable[[], Any]) -> tuple[Any, Exception | None, str]:
-    """Run ``work`` (an upload or a decode) while the SHA-256 of ``data`` is computed in a second
-    thread (hashlib, the clients' sockets and pyarrow release the GIL). Returns (result, error, digest)."""
+def _with_digest(
+    data: bytes | memoryview, work: Callable[[], Any], digest: Callable[[bytes | memoryview], str]
+) -> tuple[Any, Exception | None, str]:
+    """Run ``work`` (an upload or a decode) while ``digest(data)`` is computed in a second thread
+    (hashlib, hmac, the clients' sockets and pyarrow release the GIL). Returns (result, error, digest)."""
 
     def attempt() -> tuple[Any, Exception | None]:
         try:
@@ -444,8 +457,8 @@ def _with_sha256(data: bytes | memoryview, work: Callable[[], Any]) -> tuple[Any
 
     if len(data) < _OVERLAP_MIN:
         result, error = attempt()
-        return result, error, hashlib.sha256(data).hexdigest()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xcom-sha256") as pool:
-        digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
+        return result, error, digest(data)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="xcom-digest") as pool:
+        pending = pool.submit(digest, data)
         result, error = attempt()
-        return result, error, digest.result()
+        return result, error, pending.result()

@@ -1,6 +1,7 @@
 """Every form an XCom row's value can take in Airflow's metadata database, written and read here only.
 
-- ``Reference``: the value is an object in storage; the row holds its URI, format, size and SHA-256.
+- ``Reference``: the value is an object in storage; the row holds its URI, format, size and an
+  integrity digest (``integrity.py``: keyed when the store has a customer key).
 - ``InlineBytes``: a value below the threshold that is not plain JSON: a frame, array or bytes value
   as our codec's bytes in base64, or typed JSON (a tuple, datetime, Decimal...) as its JSON tree.
 - ``InlineJSON``: a JSON value below the threshold that contains one of the keys that mark our forms
@@ -19,6 +20,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from include.xcom_backends.errors import XComReferenceError
+from include.xcom_backends.integrity import SHA256
+from include.xcom_backends.integrity import split as split_digest
 from include.xcom_backends.routing import DEFAULT
 
 if TYPE_CHECKING:
@@ -38,7 +41,7 @@ class Reference:
     uri: str
     format: str
     size: int
-    sha256: str
+    digest: str  # "<algorithm>:<hex>" (integrity.py)
     kind: str = "value"
     # The name of the store it was written to ([xcom_storage] stores; "default": the backend class's
     # own). A read follows it only to a store the configuration names, and only inside that store.
@@ -50,14 +53,21 @@ class Reference:
             del fields["store"]
         return {MARKER: VERSION, **fields}
 
+    @property
+    def digest_algorithm(self) -> str:
+        return split_digest(self.digest)[0]
+
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Reference:
         try:
+            # Rows written before keyed digests hold an unkeyed "sha256" field.
+            digest = str(data["digest"]) if "digest" in data else f"{SHA256}:{data['sha256']}"
+            split_digest(digest)
             return cls(
                 uri=str(data["uri"]),
                 format=str(data["format"]),
                 size=int(data["size"]),
-                sha256=str(data["sha256"]),
+                digest=digest,
                 kind=str(data.get("kind", "value")),
                 store=str(data.get("store", DEFAULT)),
             )

@@ -59,7 +59,7 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any) -> N
         "with create_session() as s:\n"
         "    r = s.query(DagRun).filter(DagRun.dag_id == 'simple_xcom_dag').order_by(DagRun.id.desc()).first()\n"
         f"    ref = {{'__xcom_storage__': 1, 'uri': 's3://airflow-xcom/{orphan_key}', 'format': 'json', 'size': 1,"
-        "            'sha256': '0' * 64}\n"
+        "            'digest': 'sha256:' + '0' * 64}\n"
         "    XComModel.set('crafted', ref, dag_id=r.dag_id, task_id='pick_a_random_number', run_id=r.run_id,"
         "                  session=s)"
     ))  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -20,7 +23,7 @@ def test_reference_is_small_and_complete() -> None:
     ref = push(MemJSON, {"numbers": list(range(10_000))})
     assert is_reference(ref)
     assert ref["uri"].startswith("mem://airflow-xcom/xcom/d/r/t/-1/return_value/") and ref["uri"].endswith(".json")
-    assert ref["format"] == "json" and ref["size"] > 40_000 and len(ref["sha256"]) == 64
+    assert ref["format"] == "json" and ref["size"] > 40_000 and ref["digest"].startswith("sha256:")
     assert len(json.dumps(ref)) < 1024
     assert MemJSON.deserialize_value(Result(ref)) == {"numbers": list(range(10_000))}
 
@@ -154,3 +157,88 @@ def test_the_doctor_checks_nothing_for_a_backend_not_ours_and_names_a_path_that_
     err = capsys.readouterr().err
     assert "names 'include.xcom_backends.S3PandasXComBackendd', which cannot be imported" in err
     assert "AIRFLOW__CORE__XCOM_BACKEND" in err
+
+
+# --- the integrity digest: what a reader of the metadata database learns from it -----------------
+KEY = bytes(range(32))
+
+
+class CustomerKeyStore(MemoryStore):
+    """The in-memory store configured as an S3 store with a customer key (sse-c)."""
+
+    type_name = "s3"
+
+
+class MemCustomerKey(MemJSON):
+    store_class = CustomerKeyStore
+
+
+def use_customer_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AIRFLOW_CONN_MEM_CONN", json.dumps({"conn_type": "generic", "extra": {
+        "encryption_key": base64.b64encode(KEY).decode()}}))  # fmt: skip
+    monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__ENCRYPTION", '{"mode": "sse-c"}')
+
+
+@pytest.fixture
+def customer_key(mem_backend: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    use_customer_key(monkeypatch)
+
+
+def test_unencrypted_digest_is_the_sha256_of_the_stored_bytes() -> None:
+    ref = push(MemJSON, ["guess", 1])
+    ((_, stored),) = MemoryStore.objects.items()
+    assert ref["digest"] == f"sha256:{hashlib.sha256(stored).hexdigest()}"
+
+
+@pytest.mark.usefixtures("customer_key")
+def test_with_a_customer_key_the_digest_does_not_confirm_a_guess() -> None:
+    """A reader of the metadata database who guesses the value cannot check the guess against the row."""
+    value = {"salary": 123456}
+    ref = push(MemCustomerKey, value)
+    ((_, stored),) = MemoryStore.objects.items()
+    algorithm, hexdigest = ref["digest"].split(":")
+    assert algorithm == "hmac-sha256" and "sha256" not in ref
+    guesses = [hashlib.sha256(stored).hexdigest(), hashlib.md5(stored).hexdigest(), hashlib.sha1(stored).hexdigest()]
+    assert hexdigest not in guesses
+    # Only the key (derived from the customer key, never the customer key itself) reproduces it.
+    assert hexdigest != hmac.new(KEY, stored, "sha256").hexdigest()
+    assert MemCustomerKey.deserialize_value(Result(ref)) == value
+
+
+@pytest.mark.usefixtures("customer_key")
+def test_keyed_digest_still_catches_corruption() -> None:
+    ref = push(MemCustomerKey, [1, 2, 3])
+    (loc,) = MemoryStore.objects
+    MemoryStore.objects[loc] = b"[1,2,4]"
+    with pytest.raises(XComIntegrityError, match="corrupted"):
+        MemCustomerKey.deserialize_value(Result(ref))
+
+
+@pytest.mark.usefixtures("customer_key")
+def test_keyed_digest_without_the_key_says_what_to_configure(monkeypatch: pytest.MonkeyPatch) -> None:
+    ref = push(MemCustomerKey, [1, 2, 3])
+    monkeypatch.delenv("AIRFLOW__XCOM_STORAGE__ENCRYPTION")
+    MemCustomerKey.reset()
+    with pytest.raises(XComIntegrityError, match="encryption_key"):
+        MemCustomerKey.deserialize_value(Result(ref))
+
+
+@pytest.mark.parametrize("backend", [MemJSON, MemCustomerKey])
+def test_rows_written_before_keyed_digests_still_read_and_verify(
+    backend: type[MemJSON], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend is MemCustomerKey:
+        use_customer_key(monkeypatch)
+    ref = push(backend, {"old": "row"})
+    ((loc, stored),) = MemoryStore.objects.items()
+    old = {k: v for k, v in ref.items() if k != "digest"} | {"sha256": hashlib.sha256(stored).hexdigest()}
+    assert backend.deserialize_value(Result(old)) == {"old": "row"}
+    MemoryStore.objects[loc] = stored.replace(b"row", b"raw")
+    with pytest.raises(XComIntegrityError, match="corrupted"):
+        backend.deserialize_value(Result(old))
+
+
+def test_a_malformed_digest_is_a_malformed_reference() -> None:
+    ref = push(MemJSON, [1])
+    with pytest.raises(XComReferenceError, match="Malformed"):
+        MemJSON.deserialize_value(Result({**ref, "digest": "md5:abc"}))

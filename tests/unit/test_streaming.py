@@ -6,7 +6,7 @@ import hashlib
 
 import pytest
 
-from include.xcom_backends.backend import _OVERLAP_MIN, _with_sha256
+from include.xcom_backends.backend import _OVERLAP_MIN, _with_digest
 from include.xcom_backends.stores.base import as_bytes
 
 
@@ -16,13 +16,17 @@ def test_as_bytes_copies_only_views() -> None:
 
 
 @pytest.mark.parametrize("size", [10, _OVERLAP_MIN + 1])
-def test_with_sha256_returns_result_error_and_digest(size: int) -> None:
+def test_with_digest_returns_result_error_and_digest(size: int) -> None:
     data = b"x" * size
     expected = hashlib.sha256(data).hexdigest()
-    assert _with_sha256(data, lambda: 42) == (42, None, expected)
+
+    def digest(d: bytes | memoryview) -> str:
+        return hashlib.sha256(d).hexdigest()
+
+    assert _with_digest(data, lambda: 42, digest) == (42, None, expected)
 
     def fail() -> None:
         raise ValueError("decoder choked")
 
-    result, error, digest = _with_sha256(data, fail)
-    assert result is None and isinstance(error, ValueError) and digest == expected
+    result, error, got = _with_digest(data, fail, digest)
+    assert result is None and isinstance(error, ValueError) and got == expected

@@ -99,6 +99,11 @@ class ObjectStore(ABC):
         self._client = client if client is not None else self._connect(settings, connection)
 
     # --- shared behaviour -----------------------------------------------------------------------
+    @property
+    def customer_key(self) -> bytes | None:
+        """The customer encryption key this store sends (modes sse-c, csek, cpk), or None."""
+        return self._customer_key
+
     def uri(self, key: str) -> str:
         return f"{self.scheme}://{self.bucket}/{key}"
 
