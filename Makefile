@@ -25,8 +25,8 @@ demo: install  ## run both example DAGs headless and list the objects they store
 objects: install  ## list the objects in the bucket next to the XCom references
 	@$(VENV_PY) -m localdev objects
 
-doctor: install  ## preflight check of the active backend against the running local stores
-	@$(VENV_PY) -m localdev doctor
+doctor: install  ## preflight check of the active backend against the running local stores (ARGS="--take-over" to claim a location another deployment holds)
+	@$(VENV_PY) -m localdev doctor $(ARGS)
 
 gc: install  ## list orphaned objects (dry run); ARGS="--older-than-hours 0 --delete" to delete them
 	@$(VENV_PY) -m localdev gc $(ARGS)

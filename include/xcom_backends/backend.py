@@ -75,7 +75,7 @@ def _which_store(name: str) -> str:
 
 
 @dataclass
-class _Runtime:
+class StoreRuntime:
     name: str  # the store's name in the routing ("default": the backend class's own)
     settings: XComStorageSettings
     store: ObjectStore
@@ -107,7 +107,7 @@ class ObjectStorageXCom(BaseXCom):
     store_class: ClassVar[type[ObjectStore]]
     default_conn_id: ClassVar[str]
     encodes_pandas: ClassVar[bool] = False
-    _runtimes: ClassVar[dict[tuple[type, str], _Runtime]] = {}
+    _runtimes: ClassVar[dict[tuple[type, str], StoreRuntime]] = {}
     _routings: ClassVar[dict[type, Routing]] = {}
 
     # --- configuration -------------------------------------------------------------------
@@ -135,7 +135,7 @@ class ObjectStorageXCom(BaseXCom):
         return STORE_CLASSES[spec.type]
 
     @classmethod
-    def runtime(cls, name: str = DEFAULT) -> _Runtime:
+    def runtime(cls, name: str = DEFAULT) -> StoreRuntime:
         """Settings and client of the store ``name``, built once per process (a task runs in its own
         process) and only when a value goes to or comes from it."""
         rt = ObjectStorageXCom._runtimes.get((cls, name))
@@ -162,13 +162,13 @@ class ObjectStorageXCom(BaseXCom):
                     f"connection {settings.conn_id!r}{where} ({type(exc).__name__}: {exc}). Check the connection's "
                     f"fields for this store (see README, Configuration)."
                 ) from exc
-            rt = ObjectStorageXCom._runtimes[(cls, name)] = _Runtime(name, settings, store)
+            rt = ObjectStorageXCom._runtimes[(cls, name)] = StoreRuntime(name, settings, store)
         return rt
 
     @classmethod
-    def runtimes(cls) -> list[_Runtime]:
+    def runtimes(cls) -> list[StoreRuntime]:
         """Every store the configuration names, each location (endpoint and URI prefix) once."""
-        found: dict[tuple[str, str], _Runtime] = {}
+        found: dict[tuple[str, str], StoreRuntime] = {}
         for name in cls.routing().stores:
             rt = cls.runtime(name)
             found.setdefault((rt.store.endpoint, rt.location), rt)
@@ -307,7 +307,7 @@ class ObjectStorageXCom(BaseXCom):
         return BaseXCom.deserialize_value(result)
 
     @classmethod
-    def object_key_for(cls, ref: Reference, row: XComRow) -> tuple[_Runtime, str]:
+    def object_key_for(cls, ref: Reference, row: XComRow) -> tuple[StoreRuntime, str]:
         """The store ``ref`` names and the object key of ``ref`` read from ``row``, or
         XComReferenceError: the store must be one the configuration names, and the key must lie in its
         bucket and prefix, under the location the backend itself writes for that row."""

@@ -100,6 +100,8 @@ class Harness:
         for key, value in connection_env(ports, **(conn_overrides or {})).items():
             self.monkeypatch.setenv(key, value)
         self.monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__PREFIX", self.prefix)
+        # This deployment's id, as the metadata database would hold it (no database in this process).
+        self.monkeypatch.setenv("AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID", DEPLOYMENT)
         for name in ("THRESHOLD_BYTES", "TIMEOUT_SECONDS", "MAX_ATTEMPTS", "BUCKET"):
             self.monkeypatch.delenv(f"AIRFLOW__XCOM_STORAGE__{name}", raising=False)
         settings = {"timeout_seconds": 3, "max_attempts": 2, **settings}
@@ -116,6 +118,7 @@ class Harness:
         return self.reader.list(self.cloud, self.prefix + "/")
 
 
+DEPLOYMENT = "faults-tests"
 IDS: dict[str, Any] = {
     "key": "return_value",
     "task_id": "t",
@@ -377,8 +380,8 @@ def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.Capt
     backend = harness.backend()
     assert main(["doctor", "--backend", f"include.xcom_backends.{backend.__name__}"]) == 0
     out = capsys.readouterr().out
-    assert out.count("[PASS]") == 7 and "All checks passed." in out
-    assert harness.objects() == {}
+    assert out.count("[PASS]") == 8 and "All checks passed." in out
+    assert list(harness.objects()) == [f"{harness.prefix}/_xcom_storage_owner.json"]  # the claim, no probe
 
 
 @pytest.mark.parametrize(
@@ -389,7 +392,7 @@ def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.Capt
 def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, Any], failed_step: str) -> None:
     from include.xcom_backends.ops.doctor import run_checks
 
-    steps = run_checks(harness.backend(**setting))
+    steps = run_checks(harness.backend(**setting), deployment=DEPLOYMENT)
     assert [s.name for s in steps if not s.ok] == [failed_step]
     assert steps[-1].name == failed_step and "->" in steps[-1].detail  # what to do
 
@@ -409,12 +412,16 @@ def test_gc_on_every_store(harness: Harness) -> None:
     from datetime import timedelta
 
     from include.xcom_backends.ops.gc import References, collect
+    from include.xcom_backends.ops.ownership import claim
 
     backend = harness.backend()
+    claim(backend.runtime(), DEPLOYMENT)
     kept, orphan = push(backend, "kept", task_id="a"), push(backend, "orphan", task_id="b")
-    young = collect(backend, older_than=timedelta(hours=1), delete=True, references=References({kept["uri"]}))
-    assert (young.scanned, young.referenced, young.too_young, young.deleted) == (2, 1, 1, 0)
-    report = collect(backend, older_than=timedelta(0), delete=True, references=References({kept["uri"]}))
+    refs = References({kept["uri"]})
+    young = collect(backend, older_than=timedelta(hours=1), delete=True, references=refs, deployment=DEPLOYMENT)
+    assert (young.scanned, young.referenced, young.too_young, young.deleted) == (3, 1, 1, 0)
+    assert young.not_ours == 1  # the ownership marker
+    report = collect(backend, older_than=timedelta(0), delete=True, references=refs, deployment=DEPLOYMENT)
     assert [o.size for o in report.orphans] == [orphan["size"]] and report.deleted == 1
     assert pull(backend, kept) == "kept"
     with pytest.raises(XComObjectMissingError):

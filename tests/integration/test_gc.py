@@ -15,19 +15,44 @@ BACKEND = "include.xcom_backends.S3JSONXComBackend"
 PREFIX = "it-gc"
 
 
-def python(session: Any, *args: str) -> str:
-    env = {**session.env, "AIRFLOW__CORE__XCOM_BACKEND": BACKEND, "AIRFLOW__XCOM_STORAGE__PREFIX": PREFIX}
-    proc = subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+MARKER = f"{PREFIX}/_xcom_storage_owner.json"
+# Objects under the prefix that the backend did not write: gc must never delete them.
+FOREIGN = {
+    f"{PREFIX}/notes.txt",
+    f"{PREFIX}/team-b-exports/report.csv",
+    f"{PREFIX}/simple_xcom_dag/r/t/-1/return_value/notes.json",
+}
+
+
+def run(session: Any, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {
+        **session.env,
+        "AIRFLOW__CORE__XCOM_BACKEND": BACKEND,
+        "AIRFLOW__XCOM_STORAGE__PREFIX": PREFIX,
+        **(env or {}),
+    }
+    return subprocess.run([sys.executable, *args], env=env, capture_output=True, text=True, timeout=300)
+
+
+def python(session: Any, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = run(session, *args, env=env)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-4000:]
     return proc.stdout
 
 
-def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any) -> None:
+def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any, s3_client: Any) -> None:
     def dags_test(date: str) -> None:
         python(airflow_session, "-m", "airflow", "dags", "test", "simple_xcom_dag", date)
 
     def objects() -> set[str]:
-        return set(buckets.list("s3", PREFIX + "/"))
+        return set(buckets.list("s3", PREFIX + "/")) - FOREIGN - {MARKER}
+
+    # 0. gc runs only where this deployment has claimed the location; doctor claims it.
+    unclaimed = run(airflow_session, "-m", "include.xcom_backends", "gc")
+    assert unclaimed.returncode == 2 and "has not been claimed by this deployment" in unclaimed.stderr
+    assert "[PASS] owner" in python(airflow_session, "-m", "include.xcom_backends", "doctor")
+    for key in FOREIGN:
+        s3_client.put_object(Bucket="airflow-xcom", Key=key, Body=b"kept by every gc")
 
     # 1. `airflow db clean` removes the XCom rows of an old run.
     dags_test("2023-01-01")
@@ -75,3 +100,43 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any) -> N
     done = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0", "--delete")
     assert "Deleted 3 orphans" in done
     assert objects() == kept, "gc must delete exactly the orphans and keep every referenced object"
+    assert FOREIGN | {MARKER} <= set(buckets.list("s3", PREFIX + "/")), "gc deleted what the backend did not write"
+    assert "not written by the backend for an XCom row (never deleted): 4" in done  # FOREIGN and the marker
+
+
+def test_another_deployment_on_the_same_location_is_refused(airflow_session: Any, buckets: Any) -> None:
+    """A second deployment (another metadata database, so another deployment id) pointed at the same
+    bucket and prefix: doctor and gc refuse it and say what to do; nothing is deleted."""
+    python(airflow_session, "-m", "include.xcom_backends", "doctor")  # this deployment owns the location
+    before = buckets.list("s3", PREFIX + "/")
+    other = {"AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID": "another-deployment"}
+    doctor = run(airflow_session, "-m", "include.xcom_backends", "doctor", env=other)
+    assert doctor.returncode == 1 and "[FAIL] owner" in doctor.stdout
+    assert (
+        "belongs to another Airflow deployment" in doctor.stdout
+        and "own bucket or [xcom_storage] prefix" in doctor.stdout
+    )
+    assert "write probe" not in doctor.stdout  # it stops there
+    gc = run(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0", "--delete", env=other)
+    assert gc.returncode == 2 and "gc REFUSED, nothing listed or deleted" in gc.stderr
+    assert buckets.list("s3", PREFIX + "/") == before
+    # Taking over is explicit, and can be given back the same way.
+    assert "taken over" in python(airflow_session, "-m", "include.xcom_backends", "doctor", "--take-over", env=other)
+    assert run(airflow_session, "-m", "include.xcom_backends", "doctor").returncode == 1
+    python(airflow_session, "-m", "include.xcom_backends", "doctor", "--take-over")
+
+
+def test_an_empty_prefix_is_refused_unless_asked(airflow_session: Any, s3_client: Any) -> None:
+    root = {"AIRFLOW__XCOM_STORAGE__PREFIX": ""}
+    backup = "backups/metadata-db.sql.gz"
+    s3_client.put_object(Bucket="airflow-xcom", Key=backup, Body=b"a backup")
+    try:
+        python(airflow_session, "-m", "include.xcom_backends", "doctor", env=root)
+        gc = run(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0", "--delete", env=root)
+        assert gc.returncode == 1 and "--whole-bucket" in gc.stderr
+        whole = ["gc", "--older-than-hours", "0", "--delete", "--whole-bucket"]
+        python(airflow_session, "-m", "include.xcom_backends", *whole, env=root)
+        assert s3_client.get_object(Bucket="airflow-xcom", Key=backup)["Body"].read() == b"a backup"
+    finally:
+        for key in (backup, "_xcom_storage_owner.json"):
+            s3_client.delete_object(Bucket="airflow-xcom", Key=key)

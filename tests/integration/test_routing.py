@@ -83,7 +83,7 @@ def test_each_value_lands_where_its_rule_says(airflow_session: Any, buckets: Any
     doctor = python(airflow_session, "-m", "include.xcom_backends", "doctor")
     assert "All checks passed." in doctor and "stores frames, team_b; 3 routing rule(s)" in doctor
     for store in ("frames: ", "team_b: "):
-        assert doctor.count(f"[PASS] {store}") == 6, doctor
+        assert doctor.count(f"[PASS] {store}") == 7, doctor
 
     # gc sees every store: each referenced object is kept, an orphan in the GCS store is found.
     orphan = f"{PREFIX}-frames/routing_team_a/old_run/push_frame/-1/return_value/{'0' * 32}.parquet"

@@ -37,8 +37,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
             print("Preflight check FAILED: --strict asks for one of this project's backends.")
             return 1
         return 0
+    from include.xcom_backends.ops.ownership import ensure_deployment_id
+
     print(f"Checking {cls.__module__}.{cls.__name__}")
-    steps = run_checks(cls)
+    deployment = ensure_deployment_id()
+    steps = run_checks(cls, deployment=deployment, take_over=args.take_over)
     for step in steps:
         print(f"  [{'PASS' if step.ok else 'FAIL'}] {step.name:<13} {step.detail}")
     ok = len(steps) >= len(STEPS) and all(s.ok for s in steps)
@@ -49,12 +52,28 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from include.xcom_backends.ops.gc import collect_all, describe, read_references
+    from include.xcom_backends.ops.gc import collect_all, describe, guard, read_references
+    from include.xcom_backends.ops.ownership import OwnershipError, deployment_id
 
     cls = backend_class(args.backend)
     older_than = timedelta(hours=args.older_than_hours)
-    references = read_references(cls)
-    for report in collect_all(cls, older_than=older_than, delete=args.delete, references=references):
+    deployment = deployment_id()
+    try:
+        for rt in cls.runtimes():  # before reading every reference: refuse early
+            guard(rt, deployment, whole_bucket=args.whole_bucket)
+        references = read_references(cls)
+        reports = collect_all(
+            cls,
+            older_than=older_than,
+            delete=args.delete,
+            references=references,
+            deployment=deployment,
+            whole_bucket=args.whole_bucket,
+        )
+    except OwnershipError as exc:
+        print(f"gc REFUSED, nothing listed or deleted: {exc}", file=sys.stderr)
+        return 2
+    for report in reports:
         print("\n".join(describe(report, delete=args.delete, older_than=older_than)))
     return 0
 
@@ -92,6 +111,12 @@ def _main(argv: list[str] | None) -> int:
     doctor.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
     doctor.add_argument("--strict", action="store_true",
                         help="fail (exit 1) unless the backend is one of this project's")  # fmt: skip
+    doctor.add_argument(
+        "--take-over",
+        action="store_true",
+        help="claim a location whose ownership marker names another deployment (only when that deployment no "
+        "longer exists, e.g. after recreating this deployment's metadata database)",
+    )
     doctor.set_defaults(func=cmd_doctor)
     gc = sub.add_parser(
         "gc",
@@ -102,6 +127,12 @@ def _main(argv: list[str] | None) -> int:
     gc.add_argument("--older-than-hours", type=float, default=24.0,
                     help="only objects last modified longer ago than this are candidates (default: 24)")  # fmt: skip
     gc.add_argument("--delete", action="store_true", help="delete the orphans (default: dry run)")
+    gc.add_argument(
+        "--whole-bucket",
+        action="store_true",
+        help="allow a store whose [xcom_storage] prefix is empty (the bucket's root); still only keys of the "
+        "backend's own shape are candidates",
+    )
     gc.set_defaults(func=cmd_gc)
     args = parser.parse_args(argv)
     return int(args.func(args))

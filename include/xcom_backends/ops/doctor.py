@@ -1,5 +1,6 @@
-"""Preflight check of the configured XCom backend: settings, connection, client, bucket, and a probe
-object written, read back and deleted. One line per step, with what to do when it fails."""
+"""Preflight check of the configured XCom backend: settings, connection, client, bucket, the
+location's owner (``ownership.py``: claimed for this deployment where nobody has), and a probe object
+written, read back and deleted. One line per step, with what to do when it fails."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from include.xcom_backends.backend import ObjectStorageXCom
 from include.xcom_backends.keys import prefix_of
+from include.xcom_backends.ops import ownership
 from include.xcom_backends.routing import DEFAULT
 
 # Every step in order, with what to do when it fails (the step's name is its function's key below).
@@ -19,6 +21,7 @@ FIXES = {
     "client": "complete the connection's fields for this store (README, Configuration)",
     "bucket": "create the bucket, fix [xcom_storage] bucket, or grant list/read on it; check that the endpoint is "
     "reachable",
+    "owner": "give this deployment its own bucket or [xcom_storage] prefix (README, Security)",
     "write probe": "grant put-object on the prefix (README, least-privilege policies)",
     "read probe": "grant get-object on the prefix",
     "delete probe": "grant delete-object on the prefix",
@@ -33,10 +36,12 @@ class Step:
     detail: str
 
 
-def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
+def run_checks(backend: type[ObjectStorageXCom], *, deployment: str, take_over: bool = False) -> list[Step]:
     """Run the checks in order: the settings (with every store and rule of ``[xcom_storage]``), then for
-    each store its connection, client, bucket and probe object, stopping a store at its first failure
-    (its later steps depend on it). A store other than the default one prefixes its steps' names."""
+    each store its connection, client, bucket, owner and probe object, stopping a store at its first
+    failure (its later steps depend on it). A store other than the default one prefixes its steps'
+    names. ``deployment``: this deployment's id (``ownership.deployment_id``), which claims every
+    location nobody has claimed (``take_over``: also those another deployment has)."""
     steps: list[Step] = []
 
     def check(name: str, action: Callable[[], str], fix: str) -> bool:
@@ -60,12 +65,18 @@ def run_checks(backend: type[ObjectStorageXCom]) -> list[Step]:
     if not check("settings", settings, FIXES["settings"]):
         return steps
     for name in backend.routing().stores:
-        check_store(backend, name, check)
+        check_store(backend, name, check, deployment=deployment, take_over=take_over)
     return steps
 
 
-def check_store(backend: type[ObjectStorageXCom], name: str,
-                check: Callable[[str, Callable[[], str], str], bool]) -> None:  # fmt: skip
+def check_store(
+    backend: type[ObjectStorageXCom],
+    name: str,
+    check: Callable[[str, Callable[[], str], str], bool],
+    *,
+    deployment: str,
+    take_over: bool,
+) -> None:
     from airflow.sdk import BaseHook
 
     state: dict[str, Any] = {}
@@ -83,6 +94,9 @@ def check_store(backend: type[ObjectStorageXCom], name: str,
         rt = state["rt"]
         next(iter(rt.store.list(prefix_of(rt.settings.prefix))), None)
         return f"{rt.store.uri(prefix_of(rt.settings.prefix))} can be listed"
+
+    def owner() -> str:
+        return ownership.claim(state["rt"], deployment, take_over=take_over)
 
     def write() -> str:
         rt = state["rt"]
@@ -106,8 +120,15 @@ def check_store(backend: type[ObjectStorageXCom], name: str,
             return "deleted"
         raise RuntimeError(f"{rt.store.uri(state['key'])} is still there after delete")
 
-    actions = {"connection": connection, "client": client, "bucket": bucket,
-               "write probe": write, "read probe": read, "delete probe": delete}  # fmt: skip
+    actions = {
+        "connection": connection,
+        "client": client,
+        "bucket": bucket,
+        "owner": owner,
+        "write probe": write,
+        "read probe": read,
+        "delete probe": delete,
+    }
     label = "" if name == DEFAULT else f"{name}: "
     for step, action in actions.items():
         fix = FIXES[step] if name == DEFAULT else f"{FIXES[step]} (store {name!r} of [xcom_storage] stores)"

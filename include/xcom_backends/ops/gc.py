@@ -10,6 +10,13 @@ limit are candidates, so values being pushed right now (object written, row not 
 A row protects an object only if the object lies under that row's own location (the check every read
 and purge applies): a crafted row that names another row's object, or an orphan, protects nothing
 and is reported.
+
+gc deletes only what this backend wrote, for this deployment:
+- only keys of the exact shape the backend writes (the row's five id segments under the prefix, then
+  a ``<uuid>.<ext>`` name); anything else under the prefix is counted and never touched;
+- only at a location this deployment has claimed (``ownership.py``): a missing marker, or one that
+  names another deployment, stops gc before it lists anything;
+- never at the bucket's root (an empty prefix) unless ``whole_bucket`` is given.
 """
 
 from __future__ import annotations
@@ -18,10 +25,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from include.xcom_backends import dbform
-from include.xcom_backends.backend import ObjectStorageXCom
+from include.xcom_backends.backend import ObjectStorageXCom, StoreRuntime
 from include.xcom_backends.dbform import Reference, stored_value
-from include.xcom_backends.errors import XComReferenceError
-from include.xcom_backends.keys import XComRow, prefix_of
+from include.xcom_backends.errors import XComReferenceError, XComStorageConfigError
+from include.xcom_backends.keys import XComRow, belongs_to, prefix_of
+from include.xcom_backends.ops import ownership
 from include.xcom_backends.routing import DEFAULT
 from include.xcom_backends.stores.base import ObjectInfo
 
@@ -32,6 +40,7 @@ class GCReport:
     scanned: int = 0
     referenced: int = 0
     too_young: int = 0
+    not_ours: int = 0  # objects under the prefix that the backend does not write (never deleted)
     orphans: list[ObjectInfo] = field(default_factory=list)
     deleted: int = 0
     refused: list[str] = field(default_factory=list)  # rows whose reference protects nothing, and why
@@ -76,18 +85,60 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
     return found
 
 
-def collect_all(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool,
-                references: References) -> list[GCReport]:  # fmt: skip
+def collect_all(
+    backend: type[ObjectStorageXCom],
+    *,
+    older_than: timedelta,
+    delete: bool,
+    references: References,
+    deployment: str | None,
+    whole_bucket: bool = False,
+) -> list[GCReport]:
     """``collect`` for every store the configuration names, each location once (two stores may share
-    a bucket and prefix)."""
-    return [collect(backend, older_than=older_than, delete=delete, references=references, store=rt.name)
-            for rt in backend.runtimes()]  # fmt: skip
+    a bucket and prefix). Every location is checked before any is listed."""
+    runtimes = backend.runtimes()
+    for rt in runtimes:
+        guard(rt, deployment, whole_bucket=whole_bucket)
+    return [
+        collect(
+            backend,
+            older_than=older_than,
+            delete=delete,
+            references=references,
+            store=rt.name,
+            deployment=deployment,
+            whole_bucket=whole_bucket,
+        )
+        for rt in runtimes
+    ]
 
 
-def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: bool, now: datetime | None = None,
-            references: References | None = None, store: str = DEFAULT) -> GCReport:  # fmt: skip
+def guard(rt: StoreRuntime, deployment: str | None, *, whole_bucket: bool) -> None:
+    """Raise unless gc may look at ``rt``'s location: a prefix (or ``whole_bucket``) and this
+    deployment's ownership marker there."""
+    if not rt.settings.prefix and not whole_bucket:
+        raise XComStorageConfigError(
+            f"{rt.location} is the root of bucket {rt.settings.bucket!r} ([xcom_storage] prefix is empty"
+            f"{'' if rt.name == DEFAULT else f' for store {rt.name!r}'}): gc does not run on a whole bucket unless "
+            "asked with --whole-bucket. Prefer a prefix of its own for XCom values."
+        )
+    ownership.check(rt, deployment)
+
+
+def collect(
+    backend: type[ObjectStorageXCom],
+    *,
+    older_than: timedelta,
+    delete: bool,
+    deployment: str | None,
+    now: datetime | None = None,
+    references: References | None = None,
+    store: str = DEFAULT,
+    whole_bucket: bool = False,
+) -> GCReport:
     """The orphans under one store's prefix (``store``: a name of ``[xcom_storage] stores``)."""
     rt = backend.runtime(store)
+    guard(rt, deployment, whole_bucket=whole_bucket)
     prefix = prefix_of(rt.settings.prefix)
     cutoff = (now or datetime.now(UTC)) - older_than
     # Objects are listed before the references are read: an object written after the listing is not
@@ -96,7 +147,9 @@ def collect(backend: type[ObjectStorageXCom], *, older_than: timedelta, delete: 
     refs = read_references(backend) if references is None else references
     report = GCReport(location=rt.store.uri(prefix), scanned=len(objects), refused=refs.refused)
     for obj in objects:
-        if rt.store.uri(obj.key) in refs.uris:
+        if not belongs_to(obj.key, rt.settings.prefix, XComRow()):
+            report.not_ours += 1  # not a key the backend writes for an XCom row: never a candidate
+        elif rt.store.uri(obj.key) in refs.uris:
             report.referenced += 1
         elif obj.modified > cutoff:
             report.too_young += 1
@@ -112,6 +165,7 @@ def describe(report: GCReport, *, delete: bool, older_than: timedelta) -> list[s
     hours = older_than.total_seconds() / 3600
     lines = [
         f"Scanned {report.scanned} objects under {report.location}",
+        f"  not written by the backend for an XCom row (never deleted): {report.not_ours}",
         f"  referenced by an XCom row: {report.referenced}",
         f"  unreferenced but younger than {hours:g} h (kept): {report.too_young}",
         f"  orphans: {len(report.orphans)} ({report.orphan_bytes} bytes)",
