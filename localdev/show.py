@@ -59,7 +59,8 @@ def main() -> None:
     from include.xcom_backends import dbform
     from include.xcom_backends.backend import configured_backend
     from include.xcom_backends.errors import XComReferenceError
-    from include.xcom_backends.keys import prefix_of
+    from include.xcom_backends.keys import XComRow, belongs_to, prefix_of
+    from include.xcom_backends.ops import ownership
     from include.xcom_backends.routing import DEFAULT
 
     dag_ids = sys.argv[1:]
@@ -92,7 +93,12 @@ def main() -> None:
         for obj in objects:
             uri = rt.store.uri(obj.key)
             listed.add(uri)
-            mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
+            if obj.key == ownership.marker_key(rt):
+                mark = "ownership marker"
+            elif not belongs_to(obj.key, rt.settings.prefix, XComRow()):
+                mark = "not written by the backend"
+            else:
+                mark = "referenced" if uri in referenced else ("other run" if dag_ids else "orphan")
             print(f"  {obj.size:>9} B  {uri}  [{mark}]")
     missing = referenced - listed
     if missing:
