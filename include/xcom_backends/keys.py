@@ -6,7 +6,9 @@ prefix.
 
 The first five segments are the XCom row's identity: the objects of a row live under that row's
 own location and nowhere else. ``belongs_to`` is the check every read, preview, purge and gc applies
-before it follows a reference, so a row can never reach another row's (another DAG's) object.
+before it follows a reference, so a row can never reach another row's (another DAG's) object. That
+holds because ``encode_segment`` is one-to-one (its docstring says why); ``_legacy_encode_segment`` is
+the encoding of keys written before it was, which are still read.
 """
 
 from __future__ import annotations
@@ -17,27 +19,99 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote
 
+# Characters an id keeps as they are; every other byte of its UTF-8 is escaped as %XX (upper-case hex).
+# ``~`` is kept too: Python's quote never escapes it (nor ASCII letters, digits and "_.-").
 _SAFE = "-_.~:=@,"
-
 
 # S3 and GCS keys are at most 1024 bytes, Azure blob names 1024 characters: one encoded id may take
 # 160 bytes (ids of up to 250 unicode characters encode to far more); longer ones are cut and suffixed
-# with a hash of the full id, so distinct ids stay distinct.
+# with a hash of the full id, so distinct ids stay distinct. A key is then at most the prefix and 855
+# bytes: five segments, six "/" and "<32 hex>.<extension of up to 16>".
 MAX_SEGMENT = 160
+# The mark of a cut id: ``!`` is never in an id's own encoding (quote escapes it as %21), so no id can
+# spell out the cut of another one. The whole SHA-256 follows: finding two ids with one cut is as hard
+# as a SHA-256 collision.
+_CUT_MARK = "!"
+_DIGEST_CHARS = 64
+_EMPTY = "%00empty"
+
+
+def _cut(raw: str, text: str) -> str:
+    """``<head>!<sha256 of raw>``, at most MAX_SEGMENT characters; ``head`` begins ``text`` (the
+    id's encoding), without an escape cut in half."""
+    head = text[: MAX_SEGMENT - len(_CUT_MARK) - _DIGEST_CHARS]
+    head = head[: head.rfind("%")] if "%" in head[-2:] else head
+    return f"{head}{_CUT_MARK}{hashlib.sha256(raw.encode('utf-8')).hexdigest()}"
 
 
 def encode_segment(value: object) -> str:
-    """Encode one id as a single bounded path segment that cannot be '', '.' or '..'."""
+    """Encode one id as a single bounded path segment that cannot be '', '.' or '..'.
+
+    One-to-one, in three disjoint kinds of segments:
+
+    * the id's percent-encoding ``quote(id)``, where it is at most MAX_SEGMENT long: distinct ids give
+      distinct encodings, none with a ``!``, none ``%2E`` or ``%2E%2E`` (``.`` is never escaped), and
+      none equal to a mark below (those ids are cut);
+    * the marks ``%00empty``, ``%2E``, ``%2E%2E`` of the ids '', '.' and '..';
+    * a cut ``<head>!<sha256 of the id>``: the only segments with a ``!``, distinct for distinct ids.
+
+    Two kinds of ids whose encoding fits are cut all the same, because the encoding before this one
+    gave their segment to another id as well (``_legacy_encode_segment``): ``'\\x00empty'``, whose
+    ``quote`` is the mark of '', and an id whose ``quote`` has the shape of a legacy cut
+    (``<head>~~<16 hex>``). Cutting them keeps every new key clear of the legacy keys of other ids.
+    """
     raw = str(value)
     text = quote(raw, safe=_SAFE)
     if text in ("", ".", ".."):
-        text = text.replace(".", "%2E") or "%00empty"
+        return text.replace(".", "%2E") or _EMPTY
+    if len(text) > MAX_SEGMENT or text == _EMPTY or _has_legacy_cut_shape(text):
+        return _cut(raw, text)
+    return text
+
+
+# --- the encoding before the cut mark was "!" -----------------------------------------------------
+
+_LEGACY_CUT = re.compile(r"[^/]{140,142}~~[0-9a-f]{16}")
+
+
+def _has_legacy_cut_shape(text: str) -> bool:
+    """Whether ``text`` has the shape of a legacy cut: the legacy encoding of a long id, or of an id
+    written to look like one."""
+    return _LEGACY_CUT.fullmatch(text) is not None
+
+
+def _legacy_encode_segment(value: object) -> str:
+    """The encoding of ids before the cut mark was ``!``: keys written then are still read.
+
+    A long id was cut to ``<head>~~<16 hex of its sha256>``, and ``~`` was also an id's own character:
+    an id spelling out that text had the same segment as the long one (and ``'\\x00empty'`` the one of
+    ''). ``belongs_to`` therefore accepts a legacy segment only where it is a cut (see
+    ``_legacy_segment``). Only reads use this; new objects get ``encode_segment``'s keys."""
+    raw = str(value)
+    text = quote(raw, safe=_SAFE)
+    if text in ("", ".", ".."):
+        text = text.replace(".", "%2E") or _EMPTY
     if len(text) > MAX_SEGMENT:
         digest = hashlib.sha256(raw.encode("utf-8")).hexdigest()[:16]
         head = text[: MAX_SEGMENT - 18]
         head = head[: head.rfind("%")] if "%" in head[-2:] else head  # never cut an escape in half
         text = f"{head}~~{digest}"
     return text
+
+
+def _legacy_segment(value: object) -> str | None:
+    """The legacy segment the objects of an id written before this encoding may have, where it is not
+    already ``encode_segment``'s: a long id's legacy cut (``None`` for every other id).
+
+    An id that fits has the same segment in both encodings, except the ids this encoding cuts because
+    their legacy segment is another id's as well (``'\\x00empty'`` and ids shaped like a legacy cut).
+    Their legacy objects are ambiguous and left to the other id ('' and the long id): taking them for
+    the crafted id would let anyone who names an id after a long id's cut follow references into that
+    id's objects, the hole this encoding closes. The other way round, a long id's row reaches objects
+    of a crafted id only if someone who knew the long id wrote them before the fix. Two long ids with
+    one legacy cut need a 64-bit second preimage of SHA-256."""
+    text = quote(str(value), safe=_SAFE)
+    return _legacy_encode_segment(value) if len(text) > MAX_SEGMENT else None
 
 
 @dataclass(frozen=True)
@@ -65,8 +139,15 @@ class XComRow:
 
     def segments(self) -> list[str | None]:
         """The five encoded id segments of this row's location (``None`` where not known)."""
-        fields = (self.dag_id, self.run_id, self.task_id, self.map_index, self.key)
-        return [None if value is None else encode_segment(value) for value in fields]
+        return [None if value is None else encode_segment(value) for value in self._fields()]
+
+    def legacy_segments(self) -> list[str | None]:
+        """Where they differ from ``segments``, the segments objects written for this row before the
+        current encoding may have (see ``_legacy_segment``); ``None`` elsewhere."""
+        return [None if value is None else _legacy_segment(value) for value in self._fields()]
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.dag_id, self.run_id, self.task_id, self.map_index, self.key)
 
     def __str__(self) -> str:
         fields = {"dag_id": self.dag_id, "run_id": self.run_id, "task_id": self.task_id,
@@ -98,13 +179,17 @@ _OBJECT_NAME = re.compile(r"[0-9a-f]{32}\.[a-z0-9]{1,16}")
 
 def belongs_to(key: str, prefix: str, row: XComRow) -> bool:
     """Whether ``key`` is an object the backend itself could have written for ``row``: below
-    ``prefix``, exactly the row's five id segments (where known), then one ``<uuid>.<ext>`` name."""
+    ``prefix``, exactly the row's five id segments (where known), then one ``<uuid>.<ext>`` name.
+
+    A segment is the id's ``encode_segment``, or, for a long id, the legacy cut objects written before
+    that encoding have (``_legacy_segment``)."""
     if not is_inside(key, prefix):
         return False
     segments = key.removeprefix(prefix_of(prefix)).split("/")
     if len(segments) != 6 or not _OBJECT_NAME.fullmatch(segments[5]):
         return False
-    return all(want is None or want == got for want, got in zip(row.segments(), segments, strict=False))
+    wanted = zip(row.segments(), row.legacy_segments(), segments[:5], strict=True)
+    return all(want is None or got in (want, legacy) for want, legacy, got in wanted)
 
 
 def is_inside(key: str, prefix: str) -> bool:

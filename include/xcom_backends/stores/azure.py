@@ -10,6 +10,14 @@ CLI) gets the provider's own ``DefaultAzureCredential``, whose tokens obstore fe
 ``AzureCredentialProvider``. ``tests/unit/test_azure_access.py`` holds this to the provider's
 reading of the same connections.
 
+A SAS may also come as the query of the account URL (``?sv=...&sig=...`` in the host, or in a
+connection string's ``BlobEndpoint``). The endpoint never keeps it: the doctor prints the endpoint and
+every message of the backend names it (task logs, the UI). The query (and any fragment or user info)
+is cut from the URL; when it is a SAS and the connection sets no other credential, it is the
+credential, where ``WasbHook.get_conn`` would sign with it (the provider then also adds its
+``DefaultAzureCredential``; obstore takes one credential: the SAS). Where another credential is set,
+the query is dropped.
+
 Blobs from ``multipart_threshold`` up go as blocks committed in one final call, so a failed upload
 leaves no blob.
 
@@ -27,7 +35,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlparse, urlunparse
+from urllib.parse import parse_qs, urlparse, urlunparse
 
 from include.xcom_backends.settings import XComStorageSettings
 from include.xcom_backends.stores.base import Data, as_bytes, hook_on
@@ -64,6 +72,18 @@ def account_url(host: str | None, login: str | None) -> str:
     return urlunparse((parsed.scheme, netloc, parsed.path, parsed.params, parsed.query, parsed.fragment))
 
 
+def without_secrets(url: str) -> tuple[str, str]:
+    """``url`` with no query, fragment, parameters or user info (what may be printed), and its query."""
+    parsed = urlparse(url)
+    netloc = parsed.netloc.rpartition("@")[2]
+    return urlunparse((parsed.scheme, netloc, parsed.path, "", "", "")), parsed.query
+
+
+def is_sas(query: str) -> bool:
+    """Whether a URL's query string is a shared access signature (it has a ``sig``)."""
+    return "sig" in parse_qs(query)
+
+
 @dataclass(frozen=True)
 class AzureAccess:
     """What obstore needs from a ``wasb`` connection."""
@@ -82,7 +102,10 @@ class AzureAccess:
         conn_str = _field(extra, "connection_string")
         if conn_str:
             return cls.from_connection_string(conn_str)
-        url = account_url(connection.host, connection.login)
+        host, query = connection.host, ""
+        if host and urlparse(host).netloc:  # before the provider's cut of the account name to 24 characters
+            host, query = without_secrets(host)
+        url = without_secrets(account_url(host, connection.login))[0]
         tenant = _field(extra, "tenant_id")
         if tenant:
             if secret_config:  # options only ClientSecretCredential itself understands
@@ -93,13 +116,21 @@ class AzureAccess:
             return cls.at(url, account_key=shared_key)
         sas = _field(extra, "sas_token")
         if sas:
-            if sas.startswith("https"):
-                parsed = urlparse(sas)
-                return cls.at(urlunparse(parsed._replace(query="")), sas=parsed.query)
+            if sas.startswith("https"):  # a SAS URL: the provider uses it as the account URL, host unused
+                sas_url, sas_query = without_secrets(sas)
+                if not sas_query:
+                    raise ValueError(
+                        "the sas_token extra of the Azure connection is a URL without a SAS query "
+                        "(expected https://<account>.blob.core.windows.net/?<SAS token>): give the SAS token "
+                        "itself, or the whole SAS URL"
+                    )
+                return cls.at(sas_url, sas=sas_query)
             return cls.at(url, sas=sas.lstrip("?"))
         key = connection.password or _field(extra, "account_key")
         if key:
             return cls.at(url, account_key=key)
+        if is_sas(query):  # the SAS of the account URL, which the provider signs with
+            return cls.at(url, sas=query)
         from airflow.providers.microsoft.azure.utils import get_sync_default_azure_credential
 
         credential = get_sync_default_azure_credential(
@@ -110,6 +141,8 @@ class AzureAccess:
 
     @classmethod
     def at(cls, url: str, **credentials: Any) -> AzureAccess:
+        """The access to the account at ``url``, whose query (a SAS, say) is never kept in the endpoint."""
+        url = without_secrets(url)[0]
         parsed = urlparse(url)
         host_account = parsed.netloc.split(".")[0] if "." in parsed.netloc else ""
         # An emulator or a custom domain names the account in the path (http://127.0.0.1:10000/devstoreaccount1).
@@ -136,12 +169,22 @@ class AzureAccess:
                 raise ValueError("the Azure connection_string names neither BlobEndpoint nor AccountName")
             protocol = settings.get("DEFAULTENDPOINTSPROTOCOL", "https")
             endpoint = f"{protocol}://{account}.blob.{settings.get('ENDPOINTSUFFIX', 'core.windows.net')}"
-        if settings.get("SHAREDACCESSSIGNATURE"):
+        endpoint, query = without_secrets(endpoint)
+        # azure-storage-blob's order: AccountName with AccountKey, else SharedAccessSignature, else the
+        # SAS of BlobEndpoint (a lone AccountKey is taken too, with the account of the endpoint).
+        if account and settings.get("ACCOUNTKEY"):
+            access = cls.at(endpoint, account_key=settings["ACCOUNTKEY"])
+        elif settings.get("SHAREDACCESSSIGNATURE"):
             access = cls.at(endpoint, sas=settings["SHAREDACCESSSIGNATURE"].lstrip("?"))
+        elif is_sas(query):
+            access = cls.at(endpoint, sas=query)
         elif settings.get("ACCOUNTKEY"):
             access = cls.at(endpoint, account_key=settings["ACCOUNTKEY"])
         else:
-            raise ValueError("the Azure connection_string has neither AccountKey nor SharedAccessSignature")
+            raise ValueError(
+                "the Azure connection_string has neither AccountKey nor SharedAccessSignature (nor a SAS "
+                "in its BlobEndpoint): add AccountName and AccountKey, or SharedAccessSignature"
+            )
         return replace(access, account=account or access.account)
 
 
