@@ -27,7 +27,7 @@ from typing import Any
 from bench import fixedcost
 from bench.approaches import APPROACHES, BUCKET, CONN_ID, object_prefix, supports
 from bench.report import write_report
-from bench.workloads import ALL, FRAME_ROWS, POLARS_ROWS
+from bench.workloads import ALL, FRAME_ROWS, ROWS
 from localdev import config, servers
 from localdev.airflow_env import read_dotenv
 from localdev.config import REPO
@@ -196,7 +196,7 @@ def main() -> None:
             bench = Bench(f"http://127.0.0.1:{port}", work)
             create_bucket(bench.s3)
             for workload in workloads:
-                big = {**FRAME_ROWS, **POLARS_ROWS}.get(workload, 0) >= 1_000_000
+                big = ROWS.get(workload, 0) >= 1_000_000
                 repeats = args.repeats or (2 if big else 3 if args.quick else 5)
                 active = [a for a in approaches if supports(a, workload)]
                 timed: dict[str, list[dict[str, Any]]] = {a: [] for a in active}

@@ -68,6 +68,12 @@ def targets(results: list[dict[str, Any]]) -> str:
         if ours and cio and workload.startswith("frame_") and workload != "frame_10k":
             speedup = cio["total_s"] / ours["total_s"]
             add(f"{workload}: at least 3x faster than common.io", f"{speedup:.1f}x", speedup >= 3)
+    arrow, numpy = _find(results, "ours", "frame_1m_arrow"), _find(results, "ours", "frame_1m")
+    if arrow and numpy:
+        for part, label in (("push_s", "push"), ("pull_s", "pull")):
+            ratio = arrow[part] / numpy[part]
+            add(f"frame_1m_arrow: {label} no slower than the same frame NumPy-backed (frame_1m)", f"{ratio:.2f}x",
+                ratio <= 1.0)  # fmt: skip
     for workload in ("frame_10k", "json_small"):
         ours, floor = _find(results, "ours", workload), _find(results, "floor", workload)
         if ours and floor:

@@ -7,8 +7,11 @@ from typing import Any
 
 FRAME_ROWS = {"frame_10k": 10_000, "frame_100k": 100_000, "frame_1m": 1_000_000, "frame_3m": 3_000_000}
 POLARS_ROWS = {"polars_1m": 1_000_000}  # the same orders as a polars DataFrame
+# The same orders with Arrow-backed columns (pd.ArrowDtype: what dtype_backend="pyarrow" gives).
+ARROW_ROWS = {"frame_1m_arrow": 1_000_000}
 JSON_WORKLOADS = ("json_small", "json_1mb")
-ALL = (*FRAME_ROWS, *POLARS_ROWS, *JSON_WORKLOADS)
+ALL = (*FRAME_ROWS, *ARROW_ROWS, *POLARS_ROWS, *JSON_WORKLOADS)
+ROWS = {**FRAME_ROWS, **ARROW_ROWS, **POLARS_ROWS}
 
 
 def orders_frame(rows: int, seed: int = 42) -> Any:
@@ -40,6 +43,8 @@ def orders_frame(rows: int, seed: int = 42) -> Any:
 def make(workload: str) -> Any:
     if workload in FRAME_ROWS:
         return orders_frame(FRAME_ROWS[workload])
+    if workload in ARROW_ROWS:
+        return orders_frame(ARROW_ROWS[workload]).convert_dtypes(dtype_backend="pyarrow")
     if workload in POLARS_ROWS:
         import polars as pl
 

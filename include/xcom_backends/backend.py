@@ -20,6 +20,7 @@ from airflow.sdk.bases.xcom import BaseXCom
 
 from include.xcom_backends import dbform
 from include.xcom_backends.codecs import (
+    LAZY_FRAME,
     BytesCodec,
     Codec,
     CSVCodec,
@@ -202,6 +203,8 @@ class ObjectStorageXCom(BaseXCom):
         kind = binary_kind(value)
         if kind is None:
             return
+        if kind == "polars.lazyframe":
+            raise TypeError(f"XCom {path}: {LAZY_FRAME}")
         what = f"XCom {path} is a {type(value).__module__}.{type(value).__qualname__}"
         if cls.encodes_pandas:
             raise TypeError(f"{what} inside a JSON value; {cls.__name__} stores frames, arrays and bytes only "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import logging
@@ -81,7 +82,9 @@ def binary_kind(value: Any) -> str | None:
     if module == "polars":
         import polars as pl
 
-        return {pl.DataFrame: "polars.dataframe", pl.Series: "polars.series"}.get(kind)
+        return {pl.DataFrame: "polars.dataframe", pl.Series: "polars.series", pl.LazyFrame: "polars.lazyframe"}.get(
+            kind
+        )
     if module == "pyarrow":
         import pyarrow as pa
 
@@ -91,6 +94,12 @@ def binary_kind(value: Any) -> str | None:
 
         return "ndarray" if kind is np.ndarray else None
     return None
+
+
+LAZY_FRAME = (
+    "A polars LazyFrame is a query, not data, so it was not pushed: call .collect() on it and push the "
+    "DataFrame it returns (where the query runs, and how much memory it takes, stays your choice)."
+)
 
 
 def _refused(kind: str, reason: str) -> TypeError:
@@ -121,9 +130,10 @@ def _polars_frame(value: Any) -> Any:
 _PANDAS_EXTRA = b"xcom_storage.pandas"  # what pyarrow's pandas metadata does not bring back
 
 
-def _pandas_extra(frame: pd.DataFrame) -> dict[str, Any]:
-    """Categorical columns (their categories and order), the index's frequency and a RangeIndex of
-    column labels: pandas' Parquet metadata loses these (for empty frames, integer categories...)."""
+def _pandas_extra(frame: pd.DataFrame, table: Any) -> dict[str, Any]:
+    """Categorical columns (their categories and order), the index's frequency, a RangeIndex of
+    column labels, and the exact Arrow types of Arrow-backed columns and index levels (``arrow``):
+    pandas' Parquet metadata loses these (for empty frames, integer categories, nested Arrow types...)."""
     import pandas as pd
 
     from include.xcom_backends.typedjson import is_plain
@@ -142,7 +152,74 @@ def _pandas_extra(frame: pd.DataFrame) -> dict[str, Any]:
         extra["freq"] = freq
     if isinstance(frame.columns, pd.RangeIndex):
         extra["columns"] = [frame.columns.start, frame.columns.stop, frame.columns.step]
+    arrow = _arrow_backed_fields(frame, table)
+    if arrow:
+        import pyarrow as pa
+
+        extra["arrow"] = base64.b64encode(pa.schema(arrow).serialize().to_pybytes()).decode("ascii")
     return extra
+
+
+def _arrow_backed_fields(frame: pd.DataFrame, table: Any) -> list[Any]:
+    """The table's fields of the frame's ``pd.ArrowDtype`` columns and index levels. ``Table.from_pandas``
+    puts the data columns first, in order, then the index levels that are stored as columns."""
+    import pandas as pd
+
+    fields = [table.schema.field(i) for i, dtype in enumerate(frame.dtypes) if isinstance(dtype, pd.ArrowDtype)]
+    index_columns = (table.schema.pandas_metadata or {}).get("index_columns", [])
+    levels = [frame.index.get_level_values(i).dtype for i in range(frame.index.nlevels)]
+    for dtype, name in zip(levels, index_columns, strict=False):
+        if isinstance(name, str) and isinstance(dtype, pd.ArrowDtype):
+            fields.append(table.schema.field(name))
+    return fields
+
+
+def _set_arrow_aside(table: Any, extra: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """``table`` with its Arrow-backed columns replaced by null placeholders (pandas cannot rebuild a
+    nested ``pd.ArrowDtype`` from its metadata, and would convert the rest through NumPy), and those
+    columns as they were written, cast back to their exact type where Parquet stored a coarser one
+    (date64, time32[s], timestamp[s])."""
+    import pyarrow as pa
+
+    if "arrow" not in extra:
+        return table, {}
+    wanted = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(extra["arrow"])))
+    meta = table.schema.pandas_metadata
+    set_aside: dict[str, Any] = {}
+    for field in wanted:
+        column = table.column(field.name)
+        # str(): type equality ignores the names of nested fields, which pandas' dtype shows.
+        set_aside[field.name] = column if str(column.type) == str(field.type) else column.cast(field.type)
+        i = table.schema.get_field_index(field.name)
+        table = table.set_column(i, pa.field(field.name, pa.null()), pa.nulls(len(table)))
+    for entry in meta["columns"]:
+        if entry.get("field_name", entry["name"]) in set_aside:
+            entry.update(pandas_type="empty", numpy_type="object", metadata=None)
+    table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
+    return table, set_aside
+
+
+def _put_arrow_back(frame: pd.DataFrame, table: Any, set_aside: dict[str, Any]) -> pd.DataFrame:
+    """The columns and index levels ``_set_arrow_aside`` took out, as ``pd.ArrowDtype`` arrays over the
+    Arrow data itself (no copy)."""
+    import pandas as pd
+
+    if not set_aside:
+        return frame
+    names = table.schema.names
+    for i in range(frame.shape[1]):
+        if names[i] in set_aside:
+            frame.isetitem(i, pd.arrays.ArrowExtensionArray(set_aside[names[i]]))
+    index_columns = table.schema.pandas_metadata.get("index_columns", [])
+    if any(isinstance(name, str) and name in set_aside for name in index_columns):
+        levels = [
+            pd.Index(pd.arrays.ArrowExtensionArray(set_aside[name]), name=frame.index.names[i])
+            if isinstance(name, str) and name in set_aside
+            else frame.index.get_level_values(i)
+            for i, name in enumerate(index_columns)
+        ]
+        frame.index = levels[0] if len(levels) == 1 else pd.MultiIndex.from_arrays(levels, names=frame.index.names)
+    return frame
 
 
 def _apply_extra(frame: pd.DataFrame, extra: dict[str, Any]) -> pd.DataFrame:
@@ -198,6 +275,47 @@ def _known_exact(frame: pd.DataFrame) -> bool:
     )
 
 
+def _same_in_arrow(left: pd.DataFrame, right: pd.DataFrame) -> bool:
+    """Whether two frames are the same Arrow data with the same pandas metadata (dtypes, index, names)."""
+    import pyarrow as pa
+
+    return bool(pa.Table.from_pandas(left).equals(pa.Table.from_pandas(right), check_metadata=True))
+
+
+def _which_columns(frame: pd.DataFrame, exc: Exception) -> str:
+    """Why ``frame`` cannot go through Parquet, naming the Arrow-backed columns that cannot (each tried
+    alone, two rows) and what to do; ``exc`` is the error of the whole frame."""
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    culprits = []
+    for i, (label, dtype) in enumerate(frame.dtypes.items()):
+        if not isinstance(dtype, pd.ArrowDtype):
+            continue
+        try:
+            table = pa.Table.from_pandas(frame.iloc[:2, [i]], preserve_index=False)
+            pq.read_table(pa.BufferReader(_write(table)))
+        except Exception:
+            culprits.append(f"column {label!r} has dtype {dtype}, which Parquet cannot hold")
+    if culprits:
+        return (
+            "; ".join(culprits) + ". Cast such a column to a type Parquet holds (for example with "
+            ".astype(pd.ArrowDtype(...)) to a list, struct, string or numeric type), or push it as a column of "
+            "its own in another form."
+        )
+    return f"Parquet could not store it ({type(exc).__name__}: {' '.join(str(exc).split())[:300]})"
+
+
+def _write(table: Any) -> Any:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, use_compliant_nested_type=False)
+    return sink.getvalue()
+
+
 class ParquetCodec:
     """Frames as Parquet. pandas DataFrame/Series via pyarrow (pandas metadata plus what it loses),
     polars DataFrame/Series with polars' own writer, pyarrow Table/RecordBatch as they are. Before
@@ -214,6 +332,8 @@ class ParquetCodec:
         kind = binary_kind(value)
         if kind is None or kind in ("bytes", "bytearray", "ndarray"):
             raise TypeError(f"{type(value).__qualname__} is not a frame")
+        if kind == "polars.lazyframe":
+            raise TypeError(LAZY_FRAME)
         if kind.startswith("polars."):
             self._probe_polars(value, kind)
             return Encoded(self._polars(value), self.format, kind)
@@ -234,18 +354,27 @@ class ParquetCodec:
             table = pa.Table.from_pandas(frame, preserve_index=None)
         except (pa.ArrowException, ValueError, TypeError) as exc:  # mixed objects, complex, duplicates...
             raise _refused("pandas " + kind, f"{type(exc).__name__}: {exc}") from None
-        extra = _pandas_extra(frame)
+        extra = _pandas_extra(frame, table)
         if extra:
             table = table.replace_schema_metadata({**table.schema.metadata, _PANDAS_EXTRA: json.dumps(extra)})
         sink = pa.BufferOutputStream()
-        pq.write_table(table, sink, compression=self.compression)
+        try:
+            # Non-compliant nested types keep list fields' own names ("item"), so Arrow types come back equal.
+            pq.write_table(table, sink, compression=self.compression, use_compliant_nested_type=False)
+        except (pa.ArrowException, ValueError, TypeError) as exc:  # an Arrow type Parquet cannot hold
+            raise _refused("pandas " + kind, _which_columns(frame, exc)) from None
         return memoryview(sink.getvalue())
 
     def _probe_pandas(self, value: Any, frame: pd.DataFrame, kind: str) -> None:
         import pandas as pd
 
         head = frame.iloc[:2]
-        back = self.decode(self._pandas(head, kind), kind)
+        try:
+            back = self.decode(self._pandas(head, kind), kind)
+        except TypeError:
+            raise
+        except Exception as exc:  # pandas or pyarrow could not read it back
+            raise _refused("pandas " + kind, _which_columns(frame, exc)) from None
         try:
             if kind == "series":
                 pd.testing.assert_series_equal(back, value.iloc[:2], check_exact=True)
@@ -254,6 +383,9 @@ class ParquetCodec:
         except AssertionError as exc:
             detail = " ".join(str(exc).split())
             raise _refused("pandas " + kind, f"it would come back different from Parquet: {detail}") from None
+        except NotImplementedError:  # pandas cannot compare some Arrow types (string_view): compare in Arrow
+            if not _same_in_arrow(_as_frame(back)[0], head):
+                raise _refused("pandas " + kind, "it would come back different from Parquet") from None
 
     # polars
     def _polars(self, value: Any) -> memoryview:
@@ -308,7 +440,9 @@ class ParquetCodec:
         if kind == "arrow.recordbatch":
             return pa.RecordBatch.from_arrays([c.combine_chunks() for c in table.columns], schema=table.schema)
         extra = json.loads((table.schema.metadata or {}).get(_PANDAS_EXTRA, b"{}"))
-        return _restore(_apply_extra(table.to_pandas(), extra), kind)
+        placeheld, set_aside = _set_arrow_aside(table, extra)
+        frame = _put_arrow_back(placeheld.to_pandas(), placeheld, set_aside)
+        return _restore(_apply_extra(frame, extra), kind)
 
 
 class CSVCodec:

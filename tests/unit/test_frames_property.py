@@ -7,10 +7,12 @@ hypothesis generates frames across pandas' dtypes, sizes (0, 1, many rows), inde
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,9 +26,53 @@ CATS = st.lists(TEXT, min_size=1, max_size=4, unique=True) | st.lists(
 )
 
 
+def _whole_seconds(value: Any) -> Any:
+    return value.replace(microsecond=0)
+
+
+# Arrow types a pd.ArrowDtype column may have, with a strategy for one value of each (None: null).
+ARROW_TYPES: dict[str, tuple[Any, Any]] = {
+    "int64": (pa.int64(), st.integers(-(2**62), 2**62)),
+    "uint8": (pa.uint8(), st.integers(0, 255)),
+    "float32": (pa.float32(), st.floats(width=32)),
+    "bool": (pa.bool_(), st.booleans()),
+    "string": (pa.string(), TEXT),
+    "large_string": (pa.large_string(), TEXT),
+    "binary": (pa.binary(), st.binary(max_size=4)),
+    "decimal": (pa.decimal128(10, 2), st.decimals(-(10**7), 10**7, places=2, allow_nan=False)),
+    "date32": (pa.date32(), st.dates()),
+    "date64": (pa.date64(), st.dates()),
+    "time32": (pa.time32("s"), st.times().map(_whole_seconds)),
+    "time64": (pa.time64("us"), st.times()),
+    "timestamp": (pa.timestamp("s"), st.datetimes(min_value=datetime(1970, 1, 1)).map(_whole_seconds)),
+    "timestamp_tz": (pa.timestamp("us", tz="Europe/Berlin"), st.datetimes(timezones=st.just(UTC))),
+    "duration": (pa.duration("ms"), st.integers(-(10**11), 10**11).map(lambda ms: timedelta(milliseconds=ms))),
+    "list": (pa.list_(pa.int64()), st.lists(st.integers(-5, 5) | st.none(), max_size=3)),
+    "large_list": (pa.large_list(pa.string()), st.lists(TEXT, max_size=3)),
+    "fixed_size_list": (pa.list_(pa.int32(), 2), st.lists(st.integers(-5, 5), min_size=2, max_size=2)),
+    "struct": (
+        pa.struct([("a", pa.int64()), ("b", pa.string())]),
+        st.fixed_dictionaries({"a": st.integers(-5, 5) | st.none(), "b": TEXT | st.none()}),
+    ),
+    "map": (pa.map_(pa.string(), pa.int64()), st.lists(st.tuples(TEXT, st.integers(-5, 5)), max_size=2)),
+    "dictionary": (pa.dictionary(pa.int32(), pa.string()), st.sampled_from(["a", "b", "c"])),
+}
+
+
+@st.composite
+def arrow_column(draw: st.DrawFn, n: int) -> Any:
+    """One pd.ArrowDtype column of ``n`` values (nulls included) of one of ARROW_TYPES."""
+    arrow_type, values = ARROW_TYPES[draw(st.sampled_from(sorted(ARROW_TYPES)))]
+    items = draw(st.lists(values | st.none(), min_size=n, max_size=n))
+    return pd.arrays.ArrowExtensionArray(pa.chunked_array([pa.array(items, type=arrow_type)]))
+
+
 @st.composite
 def column(draw: st.DrawFn, n: int) -> Any:
-    """One column of ``n`` values of one of pandas' dtypes (NA where the dtype has it)."""
+    """One column of ``n`` values of one of pandas' dtypes (NA where the dtype has it), NumPy-backed,
+    extension or Arrow-backed."""
+    if draw(st.integers(0, 3)) == 0:
+        return draw(arrow_column(n))
     kind = draw(st.sampled_from([
         "int64", "float64", "bool", "object_str", "object_mixed", "string", "Int64", "boolean", "Float64",
         "datetime", "datetime_tz", "timedelta", "category", "category_ordered", "complex", "int8", "uint32",
@@ -63,8 +109,11 @@ def column(draw: st.DrawFn, n: int) -> Any:
 
 @st.composite
 def index(draw: st.DrawFn, n: int) -> pd.Index:
-    kind = draw(st.sampled_from(["range", "range_step", "int", "str", "datetime_freq", "datetime", "category"]))
+    kind = draw(st.sampled_from(["range", "range_step", "int", "str", "datetime_freq", "datetime", "category",
+                                 "arrow"]))  # fmt: skip
     name = draw(st.none() | TEXT)
+    if kind == "arrow":
+        return pd.Index(draw(arrow_column(n)), name=name)
     if kind == "range":
         return pd.RangeIndex(n, name=name)
     if kind == "range_step":
