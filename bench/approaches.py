@@ -224,7 +224,7 @@ APPROACHES: dict[str, type[Any]] = {
 
 
 def supports(approach: str, workload: str) -> bool:
-    if is_polars(workload):
+    if is_polars(workload) or workload.endswith("_arrow"):  # measured against the floor and our NumPy-backed run
         return approach in ("floor", "ours")
     if approach == "s3hook_parquet":
         return is_frame(workload)
