@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install browser postgres bench bench-scale bench-large run stop demo objects doctor gc status test lint format lock
+.PHONY: help install browser postgres bench bench-scale bench-large run stop demo objects doctor gc status test lint docs format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -49,8 +49,12 @@ bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values
 bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFrame) pushed and pulled under airflow standalone
 	@$(VENV_PY) -m bench.large $(ARGS)
 
-lint: install  ## ruff lint and format check, mypy type check
-	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
+lint: install  ## ruff lint and format check, mypy type check, the docs site built with warnings as errors
+	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy \
+		&& NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
+
+docs: install  ## serve the documentation site on http://127.0.0.1:8000, rebuilt on every edit
+	@NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve -a 127.0.0.1:8000
 
 format: install  ## ruff format and autofix
 	@.venv/bin/ruff format . && .venv/bin/ruff check --fix .
