@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+import tracemalloc
 from datetime import UTC, datetime
 from typing import Any
 
@@ -13,9 +15,12 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
+from include.xcom_backends import dbform
+from include.xcom_backends.codecs import Encoded
 from include.xcom_backends.ui import preview
 from include.xcom_backends.ui.preview import preview_xcom
 from tests.frames import mixed_frame
+from tests.unit import hostile
 from tests.unit.memory import MemJSON, MemoryStore, MemPandas, push, row
 
 pytestmark = pytest.mark.usefixtures("mem_backend")
@@ -228,3 +233,156 @@ def test_missing_object_and_foreign_reference_say_why() -> None:
     foreign = {**ref, "uri": "mem://other-bucket/xcom/x.json"}
     assert "outside the configured location" in (preview_xcom(MemJSON, row(), foreign).error or "")
     assert "not an object-storage backend" in (preview_xcom(None, row(), ref).error or "")
+
+
+# Bounds: a value small in storage that expands hugely when read must give a small preview page, read
+# with bounded memory, and say what it cut (tests/unit/hostile.py builds such values).
+
+
+def _stored_as(data: bytes, fmt: str, kind: str) -> dict[str, Any]:
+    """A reference (valid for ``row()``) to an object holding ``data``, as format ``fmt``."""
+    ref = push(MemPandas, b"placeholder")
+    ((bucket, key),) = [k for k in MemoryStore.objects if ref["uri"].endswith("/" + k[1])]
+    MemoryStore.objects[(bucket, key)] = data
+    return {**ref, "size": len(data), "format": fmt, "kind": kind}
+
+
+def _inline_as(data: bytes, fmt: str, kind: str) -> dict[str, Any]:
+    value: dict[str, Any] = dbform.inline(None, Encoded(data, fmt, kind))
+    return value
+
+
+def _rendered(p: preview.Preview) -> bytes:
+    from include.xcom_backends.ui.app import templates
+
+    html = templates.get_template("task_instance.html").render(
+        dag_id="d", run_id="r", task_id="t", map_index=-1, previews=[p], backend_path="x", user="u"
+    )
+    return html.encode()
+
+
+def _preview_measured(stored: Any) -> tuple[preview.Preview, int, int]:
+    """The preview of ``stored`` with the peak bytes Python and Arrow allocated to make it."""
+    gc.collect()
+    with hostile.arrow_peak() as arrow_peak:
+        tracemalloc.start()
+        try:
+            p = preview_xcom(MemPandas, row(), stored)
+            _, python_peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        return p, python_peak, arrow_peak()
+
+
+def _cells(p: preview.Preview) -> list[str]:
+    return [cell for r in p.rows for cell in r]
+
+
+@pytest.fixture(scope="module")
+def hostile_parquet() -> dict[str, bytes]:
+    return {name: build() for name, build in hostile.PARQUET.items()}
+
+
+@pytest.mark.parametrize("kind", ["dataframe", "arrow.table"])
+@pytest.mark.parametrize("where", ["inline", "stored"])
+@pytest.mark.parametrize("case", list(hostile.PARQUET))
+def test_expanding_parquet_gives_a_bounded_preview(
+    hostile_parquet: dict[str, bytes], case: str, where: str, kind: str
+) -> None:
+    data = hostile_parquet[case]
+    assert len(data) < 3_000_000  # small in storage...
+    stored = (_inline_as if where == "inline" else _stored_as)(data, "parquet", kind)
+    p, python_peak, arrow_peak = _preview_measured(stored)
+    assert p.error is None, p.error
+    html = _rendered(p)
+    assert len(html) < 300_000, len(html)  # ...and small on the page
+    assert python_peak < 32 * 2**20, f"Python peak {python_peak / 2**20:.0f} MiB"
+    assert arrow_peak < 96 * 2**20, f"Arrow peak {arrow_peak / 2**20:.0f} MiB"
+    assert max(len(c) for c in _cells(p)) <= 201 and max(len(name) for name, _ in p.columns) <= 101
+    assert p.truncated and p.note and "truncated" in p.note
+    if case == "long_cells":
+        assert len(p.rows) == 20 and all(c.endswith("…") for c in _cells(p) if c.startswith("x"))
+        assert "characters" in p.note
+    elif case == "many_columns":
+        assert len(p.columns) <= 51 and p.total_rows == 2 and len(p.rows) == 2
+        assert "2,000 columns" in p.note and "2,000 columns" in html.decode()
+    elif case == "long_names":
+        assert [name[:3] for name, _ in p.columns if name.startswith("n")] == ["nnn"] * 3
+        assert all(name.endswith("…") for name, _ in p.columns if name.startswith("n"))
+    else:
+        ((*_, cell),) = p.rows
+        assert cell.startswith("['yyy") and cell.endswith("…")
+
+
+def test_parquet_columns_over_the_uncompressed_bound_are_not_read(
+    monkeypatch: pytest.MonkeyPatch, hostile_parquet: dict[str, bytes]
+) -> None:
+    """The footer says how many bytes a column chunk decompresses to: a column over the bound is not
+    read at all, the others are, and the note names the one left out."""
+    monkeypatch.setattr(preview, "MAX_PARQUET_UNCOMPRESSED", 2 * 2**20)
+    data = hostile_parquet["long_cells"]
+    for stored in (_inline_as(data, "parquet", "dataframe"), _stored_as(data, "parquet", "arrow.table")):
+        p, _, arrow_peak = _preview_measured(stored)
+        assert p.error is None and [name for name, _ in p.columns if name != "(index)"] == ["n"]
+        assert [r[-1] for r in p.rows] == [str(i) for i in range(20)]
+        assert p.note and "'s'" in p.note and "9.5 MiB" in p.note and "not read" in p.note
+        assert arrow_peak < 2 * 2**20, f"{arrow_peak / 2**20:.1f} MiB"  # s's pages were never decompressed
+    only_long = hostile._parquet(pa.table({"s": pa.array(["x" * 3_000_000])}))
+    p = preview_xcom(MemPandas, row(), _inline_as(only_long, "parquet", "dataframe"))
+    assert p.error and "\n" not in p.error and "2.0 MiB" in p.error and "'s'" in p.error
+
+
+def test_parquet_footer_over_its_bound_is_not_parsed(
+    monkeypatch: pytest.MonkeyPatch, hostile_parquet: dict[str, bytes]
+) -> None:
+    monkeypatch.setattr(preview, "MAX_PARQUET_FOOTER", 100_000)
+    data = hostile_parquet["long_names"]  # a 586 KiB footer (the names are kept there, uncompressed)
+    stored = _stored_as(data, "parquet", "dataframe")
+    for value, calls in ((_inline_as(data, "parquet", "dataframe"), []), (stored, ["get_range"])):
+        MemoryStore.calls.clear()
+        p = preview_xcom(MemPandas, row(), value)
+        assert p.error and "footer" in p.error and "586.3 KiB" in p.error and "\n" not in p.error
+        assert p.columns == [] and MemoryStore.calls == calls  # the object: one GET of its end, not the footer
+        assert p.bytes_read <= preview.PARQUET_TAIL_BYTES
+
+
+@pytest.mark.parametrize("where", ["inline", "stored"])
+def test_wide_csv_gives_a_bounded_preview(monkeypatch: pytest.MonkeyPatch, where: str) -> None:
+    data = hostile.wide_csv()
+    stored = (_inline_as if where == "inline" else _stored_as)(data, "csv", "dataframe")
+    p, python_peak, _ = _preview_measured(stored)
+    assert p.error is None, p.error
+    assert len(_rendered(p)) < 300_000 and python_peak < 32 * 2**20
+    assert len(p.columns) <= 51 and p.rows[0][1].startswith("zzz") and p.rows[0][1].endswith("…")
+    assert max(len(c) for c in _cells(p)) <= 201
+    assert p.truncated and p.note and "columns" in p.note and "characters" in p.note
+
+
+@pytest.mark.parametrize("where", ["inline", "stored"])
+def test_long_strings_in_an_array_give_a_bounded_preview(where: str) -> None:
+    stored = (_inline_as if where == "inline" else _stored_as)(hostile.long_strings_npy(), "npy", "ndarray")
+    p = preview_xcom(MemPandas, row(), stored)
+    assert p.error is None and p.shape == (50,) and p.text is not None
+    assert len(p.text) < 5_000 and "qqq…" in p.text and p.truncated and p.note and "characters" in p.note
+
+
+def test_json_text_cut_says_so() -> None:
+    value = {"text": "j" * 100_000}
+    for stored in (value, push(MemJSON, value)):  # inline plain JSON, and an object
+        p = preview_xcom(MemJSON, row(), stored)
+        assert p.text is not None and len(p.text) <= preview.MAX_TEXT + 1 and p.text.endswith("…")
+        assert p.truncated and p.note and "characters" in p.note
+
+
+def test_large_inline_json_is_not_pretty_printed_whole() -> None:
+    value = [{"n": i, "text": "x" * 50} for i in range(200_000)]  # ~13 MB of JSON, in the row
+    p, python_peak, _ = _preview_measured(value)
+    assert p.text is not None and p.text.startswith('[{"n": 0,') and p.truncated
+    assert len(p.text) <= preview.MAX_TEXT + 1 and python_peak < 40 * 2**20, f"{python_peak / 2**20:.0f} MiB"
+
+
+def test_inline_value_over_its_bound_is_not_previewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(preview, "MAX_INLINE_BYTES", 1000)
+    p = preview_xcom(MemPandas, row(), _inline_as(bytes(3000), "bin", "bytes"))
+    assert p.error and "\n" not in p.error and "inline" in p.error and p.text is None
+    assert p.where == "database (inline)" and p.format == "bin"
