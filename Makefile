@@ -51,7 +51,8 @@ bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFra
 
 lint: install  ## ruff lint and format check, mypy type check, the docs site built with warnings as errors
 	@.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy \
-		&& NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict --quiet
+		&& out=$$(NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict 2>&1) \
+		&& echo "Docs site built: no warnings." || { echo "$$out"; exit 1; }
 
 docs: install  ## serve the documentation site on http://127.0.0.1:8000, rebuilt on every edit
 	@NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs serve -a 127.0.0.1:8000
