@@ -289,3 +289,31 @@ def test_a_task_instance_with_too_many_xcoms_shows_the_first(ui: UI, monkeypatch
     page = ui.get(_ti(OPEN_DAG))
     assert page.status_code == 200 and 'data-key="return_value"' in page.text and 'data-key="small"' not in page.text
     assert "The first 1 XComs (by key) are shown; this task instance has more." in page.text
+
+
+def test_values_too_large_for_a_page_are_not_loaded_from_the_database(ui: UI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A row's JSON text is measured by the database first: one over the bound is neither loaded nor previewed."""
+    from include.xcom_backends.ui import app as ui_app
+
+    # The small row's text is under 100 characters (JSON in JSON), the reference row's about 300.
+    monkeypatch.setattr(ui_app, "MAX_VALUE_CHARS", 100)
+    loaded: list[str] = []
+    original = ui_app.stored_value
+
+    def stored_value(value: Any) -> Any:
+        loaded.append(str(value))
+        return original(value)
+
+    monkeypatch.setattr(ui_app, "stored_value", stored_value)
+    page = ui.get(_ti(OPEN_DAG))
+    assert page.status_code == 200 and "more than a page previews" in page.text and "pikachu" in page.text
+    assert len(loaded) == 1 and "pikachu" in loaded[0]  # only the small row was read
+    assert ui.refs[OPEN_DAG]["uri"] not in page.text
+
+
+def test_the_index_page_does_not_load_rows_longer_than_a_reference(ui: UI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from include.xcom_backends.ui import app as ui_app
+
+    assert ui.refs[OPEN_DAG]["uri"] in ui.get("/").text
+    monkeypatch.setattr(ui_app, "MAX_REFERENCE_CHARS", 50)
+    assert ui.refs[OPEN_DAG]["uri"] not in ui.get("/").text

@@ -29,7 +29,7 @@ from airflow.api_fastapi.core_api.security import GetUserDep, requires_access_da
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy.orm import Session
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,13 +39,16 @@ from include.xcom_backends.backend import ObjectStorageXCom, configured_backend
 from include.xcom_backends.dbform import Reference, stored_value
 from include.xcom_backends.errors import XComReferenceError, XComStorageConfigError, XComStorageError
 from include.xcom_backends.keys import XComRow
-from include.xcom_backends.ui.preview import MAX_LINE_CHARS, clip, preview_xcom
+from include.xcom_backends.ui.preview import MAX_INLINE_BYTES, MAX_LINE_CHARS, Preview, clip, preview_xcom
 
 RECENT_SCAN = 2000  # XCom rows looked at for the index page
 RECENT_SHOWN = 100
 MAX_XCOMS_SHOWN = 200  # XComs of one task instance shown (by key)
 MAX_PAGE_PREVIEW_BYTES = 2 * 1024 * 1024  # previews of one page together; the XComs after it: not read
 MAP_INDEX_MAX = 2**31 - 1  # map_index is a 32-bit integer column
+# Values are measured in the database before they are loaded: a row's JSON text over these is never read.
+MAX_VALUE_CHARS = MAX_INLINE_BYTES  # on a task instance's page (it is previewed, or says it is too large)
+MAX_REFERENCE_CHARS = 8192  # on the index page, which lists references (a few hundred characters each)
 
 log = logging.getLogger(__name__)
 
@@ -182,17 +185,29 @@ def task_instance_xcoms(
     from airflow.models.xcom import XComModel
 
     index = _map_index(map_index)
-    rows = session.execute(
-        select(XComModel.key, XComModel.value)
-        .where(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id == task_id)
-        .where(XComModel.map_index == index)
-        .order_by(XComModel.key)
-        .limit(MAX_XCOMS_SHOWN + 1)
-    ).all()
+    same_ti = (
+        XComModel.dag_id == dag_id,
+        XComModel.run_id == run_id,
+        XComModel.task_id == task_id,
+        XComModel.map_index == index,
+    )
+    by_key = select(XComModel.key, _text_length(XComModel.value)).where(*same_ti).order_by(XComModel.key)
+    sizes = session.execute(by_key.limit(MAX_XCOMS_SHOWN + 1)).all()
+    small = [key for key, chars in sizes[:MAX_XCOMS_SHOWN] if (chars or 0) <= MAX_VALUE_CHARS]
+    values: dict[str, Any] = dict(
+        session.execute(select(XComModel.key, XComModel.value).where(*same_ti, XComModel.key.in_(small))).all()
+    )
     backend_path, backend = _active_backend()
     previews, shown = [], 0
-    for key, value in rows[:MAX_XCOMS_SHOWN]:
+    for key, chars in sizes[:MAX_XCOMS_SHOWN]:
         row = XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=index, key=key)
+        if key not in values:
+            too_large = (
+                f"Not read: this row holds {chars:,} characters in the metadata database, more than a page previews."
+            )
+            previews.append(Preview(key=key, where="database", format="?", size=chars, error=too_large))
+            continue
+        value = values[key]
         skip = None
         if shown >= MAX_PAGE_PREVIEW_BYTES:
             skip = (
@@ -209,10 +224,15 @@ def task_instance_xcoms(
         task_id=task_id,
         map_index=index,
         previews=previews,
-        more_xcoms=len(rows) > MAX_XCOMS_SHOWN,
+        more_xcoms=len(sizes) > MAX_XCOMS_SHOWN,
         backend_path=backend_path,
         user=user.get_name(),
     )
+
+
+def _text_length(column: Any) -> Any:
+    """The length of a JSON column's text, computed by the database (SQLite, PostgreSQL, MySQL)."""
+    return func.length(cast(column, Text))
 
 
 def _xcom_readable_dag_ids(user: BaseUser, session: Session) -> set[str]:
@@ -259,7 +279,7 @@ def recent_offloaded_xcoms(user: GetUserDep, session: SessionDep) -> HTMLRespons
             XComModel.value,
             XComModel.timestamp,
         )
-        .where(XComModel.dag_id.in_(readable))
+        .where(XComModel.dag_id.in_(readable), _text_length(XComModel.value) <= MAX_REFERENCE_CHARS)
         .order_by(XComModel.timestamp.desc())
         .limit(RECENT_SCAN)
     ).all()
