@@ -207,12 +207,16 @@ class ObjectStorageXCom(BaseXCom):
             raise TypeError(f"XCom {path}: {LAZY_FRAME}")
         what = f"XCom {path} is a {type(value).__module__}.{type(value).__qualname__}"
         if cls.encodes_pandas:
-            raise TypeError(f"{what} inside a JSON value; {cls.__name__} stores frames, arrays and bytes only "
-                            "as the whole XCom value: push it as an XCom of its own (return it, or xcom_push it "
-                            "under its own key).")  # fmt: skip
+            raise TypeError(
+                f"{what} inside a JSON value; {cls.__name__} stores frames, arrays and bytes only "
+                "as the whole XCom value: push it as an XCom of its own (return it, or xcom_push it "
+                "under its own key)."
+            )
         holders = [sub.__name__ for sub in cls.__subclasses__() if sub.encodes_pandas] or ["a Pandas backend"]
-        raise TypeError(f"{what}, which {cls.__name__} (JSON only) cannot store. {holders[0]} stores pandas, polars "
-                        "and pyarrow frames as Parquet, numpy arrays as .npy and bytes as they are.")  # fmt: skip
+        raise TypeError(
+            f"{what}, which {cls.__name__} (JSON only) cannot store. {holders[0]} stores pandas, polars "
+            "and pyarrow frames as Parquet, numpy arrays as .npy and bytes as they are."
+        )
 
     # --- push ------------------------------------------------------------------------------
     @classmethod
@@ -227,8 +231,9 @@ class ObjectStorageXCom(BaseXCom):
         map_index: int | None = None,
     ) -> Any:
         routing = cls.routing()
-        row = XComRow.of(dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index,
-                         key=key or "")  # fmt: skip
+        row = XComRow.of(
+            dag_id=dag_id or "", run_id=run_id or "", task_id=task_id or "", map_index=map_index, key=key or ""
+        )
         # A value is encoded once per (codec, format, compression) that a store asked about needs.
         encodings: dict[tuple[type, str, str], Any] = {}
 
@@ -267,35 +272,61 @@ class ObjectStorageXCom(BaseXCom):
     # the value comes from, as far as the request pins it down (XComRow: None = any).
     @classmethod
     def get_one(
-        cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
+        cls,
+        *,
+        key: str,
+        dag_id: str,
+        task_id: str,
+        run_id: str,
+        map_index: int | None = None,
         include_prior_dates: bool = False,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         with _row(_pulled(dag_id, run_id, task_id, map_index, key, include_prior_dates)):
-            return super().get_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, map_index=map_index,
-                                   include_prior_dates=include_prior_dates)  # fmt: skip
+            return super().get_one(
+                key=key,
+                dag_id=dag_id,
+                task_id=task_id,
+                run_id=run_id,
+                map_index=map_index,
+                include_prior_dates=include_prior_dates,
+            )
 
     @classmethod
     async def aget_one(
-        cls, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int | None = None,
+        cls,
+        *,
+        key: str,
+        dag_id: str,
+        task_id: str,
+        run_id: str,
+        map_index: int | None = None,
         include_prior_dates: bool = False,
-    ) -> Any:  # fmt: skip
+    ) -> Any:
         with _row(_pulled(dag_id, run_id, task_id, map_index, key, include_prior_dates)):
-            return await super().aget_one(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
-                                          map_index=map_index, include_prior_dates=include_prior_dates)  # fmt: skip
+            return await super().aget_one(
+                key=key,
+                dag_id=dag_id,
+                task_id=task_id,
+                run_id=run_id,
+                map_index=map_index,
+                include_prior_dates=include_prior_dates,
+            )
 
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False) -> Any:
         with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
-            return super().get_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
-                                   include_prior_dates=include_prior_dates)  # fmt: skip
+            return super().get_all(
+                key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, include_prior_dates=include_prior_dates
+            )
 
     @classmethod
     async def aget_all(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
     ) -> Any:
         with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
-            return await super().aget_all(key=key, dag_id=dag_id, task_id=task_id, run_id=run_id,
-                                          include_prior_dates=include_prior_dates)  # fmt: skip
+            return await super().aget_all(
+                key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, include_prior_dates=include_prior_dates
+            )
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
@@ -373,8 +404,9 @@ class ObjectStorageXCom(BaseXCom):
         # The bytes come from our own bucket; decoding runs while they are hashed, and a mismatch wins
         # over whatever the decoder made of them.
         algorithm, digester = ref.digest_algorithm, rt.digester
-        value, error, digest = _with_digest(data, lambda: codec.decode(data, ref.kind),
-                                            lambda d: digester.digest(d, algorithm))  # fmt: skip
+        value, error, digest = _with_digest(
+            data, lambda: codec.decode(data, ref.kind), lambda d: digester.digest(d, algorithm)
+        )
         if not hmac.compare_digest(digest, ref.digest):
             raise corrupted from error
         if error is not None:

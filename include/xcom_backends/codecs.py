@@ -249,9 +249,13 @@ def _exact_dtype(dtype: Any) -> bool:
         return dtype.categories.dtype.kind in "iuf" or isinstance(dtype.categories.dtype, pd.StringDtype)
     if isinstance(dtype, pd.DatetimeTZDtype):
         return dtype.unit in _EXACT_UNITS
-    if isinstance(dtype, (pd.StringDtype, pd.BooleanDtype, pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype,
-                          pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype, pd.Float32Dtype,
-                          pd.Float64Dtype)):  # fmt: skip
+    nullable = (  # isinstance takes nested tuples
+        (pd.StringDtype, pd.BooleanDtype),
+        (pd.Int8Dtype, pd.Int16Dtype, pd.Int32Dtype, pd.Int64Dtype),
+        (pd.UInt8Dtype, pd.UInt16Dtype, pd.UInt32Dtype, pd.UInt64Dtype),
+        (pd.Float32Dtype, pd.Float64Dtype),
+    )
+    if isinstance(dtype, nullable):
         return True
     if getattr(dtype, "kind", "") == "M":
         return str(dtype).removeprefix("datetime64[").removesuffix("]") in _EXACT_UNITS
@@ -455,8 +459,9 @@ class CSVCodec:
         keeps = ("int64", "float64", "bool", "object")
         lossy = [f"{c} ({d})" for c, d in frame.dtypes.items() if d.name not in keeps]
         if lossy:
-            log.warning("CSV: column(s) %s will not come back with their dtype; use Parquet to keep them",
-                        ", ".join(lossy))  # fmt: skip
+            log.warning(
+                "CSV: column(s) %s will not come back with their dtype; use Parquet to keep them", ", ".join(lossy)
+            )
         return Encoded(frame.to_csv().encode("utf-8"), self.format, kind)
 
     def decode(self, data: bytes | memoryview, kind: str) -> Any:
@@ -474,8 +479,11 @@ class NpyCodec:
         import numpy as np
 
         if value.dtype.hasobject:
-            raise _refused(f"numpy array of dtype {value.dtype}", "object arrays would need pickle, which this "
-                           "backend never uses; convert it to a typed dtype (e.g. str, int, float)")  # fmt: skip
+            raise _refused(
+                f"numpy array of dtype {value.dtype}",
+                "object arrays would need pickle, which this backend never uses; "
+                "convert it to a typed dtype (e.g. str, int, float)",
+            )
         sink = io.BytesIO()
         np.save(sink, value, allow_pickle=False)
         return Encoded(sink.getbuffer(), self.format, "ndarray")

@@ -130,8 +130,9 @@ def read(value: Any) -> RowForm:
             return InlineBytes(json.dumps(value["json"]).encode(), "json", str(value.get("kind", "typed")))
         if "base64" in value:
             try:
-                return InlineBytes(base64.b64decode(value["base64"]), str(value["format"]),
-                                   str(value.get("kind", "value")))  # fmt: skip
+                return InlineBytes(
+                    base64.b64decode(value["base64"]), str(value["format"]), str(value.get("kind", "value"))
+                )
             except (KeyError, TypeError, ValueError) as exc:
                 raise XComReferenceError(f"Malformed inline XCom value: {exc}") from exc
         return InlineJSON(value.get("value"))

@@ -150,8 +150,13 @@ class XComRow:
         return (self.dag_id, self.run_id, self.task_id, self.map_index, self.key)
 
     def __str__(self) -> str:
-        fields = {"dag_id": self.dag_id, "run_id": self.run_id, "task_id": self.task_id,
-                  "map_index": self.map_index, "key": self.key}  # fmt: skip
+        fields = {
+            "dag_id": self.dag_id,
+            "run_id": self.run_id,
+            "task_id": self.task_id,
+            "map_index": self.map_index,
+            "key": self.key,
+        }
         return ", ".join(f"{name}={'?' if value is None else repr(value)}" for name, value in fields.items())
 
 

@@ -206,8 +206,12 @@ def _parse_rules(text: str, stores: dict[str, StoreSpec]) -> tuple[Rule, ...]:
             raise _bad("rules", what, f"unknown field(s) {sorted(unknown)}; known: {sorted(_RULE_FIELDS)}")
         to = body.get("to")
         if to != INLINE and to not in stores:
-            raise _bad("rules", what, f"to = {to!r} names no store; expected {INLINE!r} or one of "
-                       f"{', '.join(repr(s) for s in stores)} (define stores in [{SECTION}] stores)")  # fmt: skip
+            raise _bad(
+                "rules",
+                what,
+                f"to = {to!r} names no store; expected {INLINE!r} or one of "
+                f"{', '.join(repr(s) for s in stores)} (define stores in [{SECTION}] stores)",
+            )
         kinds = body.get("kind")
         if kinds is not None:
             kinds = [kinds] if isinstance(kinds, str) else kinds

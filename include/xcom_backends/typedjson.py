@@ -257,10 +257,11 @@ def _uuid_back(data: str) -> Any:
 
 
 _NUMPY_SCALARS = frozenset(
-    ("bool", "bool_", "int8", "int16", "int32", "int64", "intc", "intp", "int_", "uint8", "uint16", "uint32",
-     "uint64", "uintc", "uintp", "float16", "float32", "float64", "longdouble", "complex64", "complex128",
-     "clongdouble")
-)  # fmt: skip
+    {"bool", "bool_"}
+    | {"int8", "int16", "int32", "int64", "intc", "intp", "int_"}
+    | {"uint8", "uint16", "uint32", "uint64", "uintc", "uintp"}
+    | {"float16", "float32", "float64", "longdouble", "complex64", "complex128", "clongdouble"}
+)
 
 
 def _numpy_back(name: str, data: Any) -> Any:

@@ -17,8 +17,10 @@ def backend_class(path: str | None) -> type[Any]:
 
     path, cls = configured_backend(path)
     if cls is None:
-        sys.exit(f"{path} is not one of this project's object-storage XCom backends: set "
-                 "AIRFLOW__CORE__XCOM_BACKEND (see .env) or pass --backend.")  # fmt: skip
+        sys.exit(
+            f"{path} is not one of this project's object-storage XCom backends: set "
+            "AIRFLOW__CORE__XCOM_BACKEND (see .env) or pass --backend."
+        )
     return cls
 
 
@@ -31,8 +33,10 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         what = (
             "Airflow's default backend, values in the metadata database" if path == DEFAULT_XCOM_BACKEND else "not ours"
         )
-        print(f"Active XCom backend: {path} ({what}). It is not one of this project's object-storage backends, "
-              "so nothing was checked.")  # fmt: skip
+        print(
+            f"Active XCom backend: {path} ({what}). It is not one of this project's object-storage backends, "
+            "so nothing was checked."
+        )
         if args.strict:
             print("Preflight check FAILED: --strict asks for one of this project's backends.")
             return 1
@@ -99,8 +103,11 @@ def _main(argv: list[str] | None) -> int:
         configured_backend()  # raises the error that names the setting when the path cannot be imported
         raise
 
-    parser = argparse.ArgumentParser(prog="python -m include.xcom_backends", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m include.xcom_backends",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(required=True)
     doctor = sub.add_parser(
         "doctor",
@@ -109,8 +116,9 @@ def _main(argv: list[str] | None) -> int:
         "of this project's (Airflow's default, for example), nothing is checked: exit 0, or 1 with --strict.",
     )
     doctor.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
-    doctor.add_argument("--strict", action="store_true",
-                        help="fail (exit 1) unless the backend is one of this project's")  # fmt: skip
+    doctor.add_argument(
+        "--strict", action="store_true", help="fail (exit 1) unless the backend is one of this project's"
+    )
     doctor.add_argument(
         "--take-over",
         action="store_true",
@@ -124,8 +132,12 @@ def _main(argv: list[str] | None) -> int:
         description="References are read read-only from the metadata database. Dry run unless --delete.",
     )
     gc.add_argument("--backend", help="class path (default: AIRFLOW__CORE__XCOM_BACKEND)")
-    gc.add_argument("--older-than-hours", type=float, default=24.0,
-                    help="only objects last modified longer ago than this are candidates (default: 24)")  # fmt: skip
+    gc.add_argument(
+        "--older-than-hours",
+        type=float,
+        default=24.0,
+        help="only objects last modified longer ago than this are candidates (default: 24)",
+    )
     gc.add_argument("--delete", action="store_true", help="delete the orphans (default: dry run)")
     gc.add_argument(
         "--whole-bucket",

@@ -66,8 +66,14 @@ def read_references(backend: type[ObjectStorageXCom]) -> References:
 
     stores = backend.routing().stores
     found = References()
-    columns = (XComModel.dag_id, XComModel.run_id, XComModel.task_id, XComModel.map_index, XComModel.key,
-               XComModel.value)  # fmt: skip
+    columns = (
+        XComModel.dag_id,
+        XComModel.run_id,
+        XComModel.task_id,
+        XComModel.map_index,
+        XComModel.key,
+        XComModel.value,
+    )
     with create_session() as session:
         for dag_id, run_id, task_id, map_index, key, column in session.execute(select(*columns)).yield_per(1000):
             row = XComRow.of(dag_id=dag_id, run_id=run_id, task_id=task_id, map_index=map_index, key=key)
@@ -174,8 +180,10 @@ def describe(report: GCReport, *, delete: bool, older_than: timedelta) -> list[s
     if len(report.orphans) > 50:
         lines.append(f"    ... and {len(report.orphans) - 50} more")
     if report.refused:
-        lines.append(f"  rows whose reference is not under the row's own location (they protect nothing; "
-                     f"delete these rows): {len(report.refused)}")  # fmt: skip
+        lines.append(
+            f"  rows whose reference is not under the row's own location (they protect nothing; "
+            f"delete these rows): {len(report.refused)}"
+        )
         lines += [f"    {reason}" for reason in report.refused[:50]]
         if len(report.refused) > 50:
             lines.append(f"    ... and {len(report.refused) - 50} more")

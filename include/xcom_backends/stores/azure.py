@@ -160,8 +160,12 @@ class AzureAccess:
                 raise ValueError("the Azure connection_string is malformed (expected Name=value pairs joined by ';')")
             settings[name.strip().upper()] = value.strip()
         if settings.get("USEDEVELOPMENTSTORAGE", "").lower() == "true":
-            settings = {"ACCOUNTNAME": "devstoreaccount1", "ACCOUNTKEY": AZURITE_KEY,
-                        "BLOBENDPOINT": "http://127.0.0.1:10000/devstoreaccount1", **settings}  # fmt: skip
+            settings = {
+                "ACCOUNTNAME": "devstoreaccount1",
+                "ACCOUNTKEY": AZURITE_KEY,
+                "BLOBENDPOINT": "http://127.0.0.1:10000/devstoreaccount1",
+                **settings,
+            }
         account = settings.get("ACCOUNTNAME", "")
         endpoint = settings.get("BLOBENDPOINT")
         if not endpoint:
@@ -239,10 +243,14 @@ class AzureBlobStore(ObstoreStore):
         timeout = self._settings.timeout_seconds
         with readable_azure_errors():
             self._scoped.get_blob_client(key).upload_blob(
-                as_bytes(data), overwrite=True, encryption_scope=scope,  # it takes no memoryview: a copy
-                max_concurrency=self.max_concurrency, connection_timeout=self._settings.connect_timeout,
-                read_timeout=timeout, timeout=int(timeout),
-            )  # fmt: skip
+                as_bytes(data),
+                overwrite=True,
+                encryption_scope=scope,  # it takes no memoryview: a copy
+                max_concurrency=self.max_concurrency,
+                connection_timeout=self._settings.connect_timeout,
+                read_timeout=timeout,
+                timeout=int(timeout),
+            )
 
     def _build(self, settings: XComStorageSettings, access: AzureAccess) -> Any:
         from obstore.store import AzureStore

@@ -66,8 +66,9 @@ class GCSStore(ObjectStore):
             if writing and self.encryption is not None and self.encryption.mode == "kms"
             else None
         )
-        return self._client.bucket(self.bucket).blob(key, chunk_size=chunk_size, encryption_key=self._customer_key,
-                                                     kms_key_name=kms)  # fmt: skip
+        return self._client.bucket(self.bucket).blob(
+            key, chunk_size=chunk_size, encryption_key=self._customer_key, kms_key_name=kms
+        )
 
     def _get(self, key: str, start: int, length: int | None) -> bytes:
         end = None if length is None else start + length - 1
