@@ -124,11 +124,15 @@ def cmd_up(_: argparse.Namespace) -> None:
     env = airflow_env(config.STATE)
     try:
         prepare_airflow(stores, env)
-        step("preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
-             [sys.executable, "-m", "include.xcom_backends", "doctor"], {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
-             "doctor.log")  # fmt: skip
-        say("\n".join("    " + line for line in (LOGS / "doctor.log").read_text().splitlines()
-                       if "[PASS]" in line or line.startswith("Active XCom backend:")))  # fmt: skip
+        step(
+            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
+            [sys.executable, "-m", "include.xcom_backends", "doctor"],
+            {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
+            "doctor.log",
+        )
+        doctor_lines = (LOGS / "doctor.log").read_text().splitlines()
+        passed = [line for line in doctor_lines if "[PASS]" in line or line.startswith("Active XCom backend:")]
+        say("\n".join("    " + line for line in passed))
         port = config.DEFAULT_PORTS["airflow"]
         airflow = Server(
             "Airflow (standalone)",
@@ -228,8 +232,9 @@ def cmd_status(_: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m localdev", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="python -m localdev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(required=True)
     for name, func, text in [
         ("up", cmd_up, "start the object stores and Airflow (UI on 127.0.0.1:8080)"),
@@ -239,8 +244,10 @@ def main() -> None:
         ("status", cmd_status, "say what is running"),
     ]:
         sub.add_parser(name, help=text).set_defaults(func=func)
-    for name, text in [("doctor", "preflight check of the active XCom backend"),
-                       ("gc", "orphaned objects: dry run, or delete with --delete")]:  # fmt: skip
+    for name, text in [
+        ("doctor", "preflight check of the active XCom backend"),
+        ("gc", "orphaned objects: dry run, or delete with --delete"),
+    ]:
         sub.add_parser(name, help=f"{text} (python -m include.xcom_backends {name})", add_help=False).set_defaults(
             func=lambda args, name=name: operate(name, args.rest)
         )

