@@ -170,12 +170,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, help="interleaved timing processes per approach (default: 3; 2 --quick)")
     parser.add_argument("--repeats", type=int, help="timed calls per process after its first (default: 5; 2 from 1M)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--no-fixedcost", action="store_true",
-                        help="skip the fixed cost per task process, per store (python -m bench.fixedcost), which "
-                             "is also skipped when --workloads or --approaches narrow the run and no "
-                             "--fixedcost-rounds is given")  # fmt: skip
-    parser.add_argument("--fixedcost-rounds", type=int,
-                        help=f"rounds of the fixed-cost table (default {FIXEDCOST_ROUNDS}; 3 --quick)")  # fmt: skip
+    parser.add_argument(
+        "--no-fixedcost",
+        action="store_true",
+        help=(
+            "skip the fixed cost per task process, per store (python -m bench.fixedcost), which is also skipped "
+            "when --workloads or --approaches narrow the run and no --fixedcost-rounds is given"
+        ),
+    )
+    parser.add_argument(
+        "--fixedcost-rounds", type=int, help=f"rounds of the fixed-cost table (default {FIXEDCOST_ROUNDS}; 3 --quick)"
+    )
     args = parser.parse_args()
     if args.fixedcost_rounds is not None and args.fixedcost_rounds < 1:
         parser.error("--fixedcost-rounds must be at least 1")
@@ -210,20 +215,29 @@ def main() -> None:
                         t0 = time.monotonic()
                         t = bench.time(approach, workload, repeats)
                         timed[approach].append(t)
-                        print(f"  {workload:<10} {approach:<15} round {n + 1}/{rounds}  "
-                              f"total {total(t['push'], t['pull']):8.3f}s  "
-                              f"first {t['first_push'] + t['first_pull']:7.3f}s  ({time.monotonic() - t0:.0f}s)",
-                              flush=True)  # fmt: skip
+                        print(
+                            f"  {workload:<10} {approach:<15} round {n + 1}/{rounds}  "
+                            f"total {total(t['push'], t['pull']):8.3f}s  "
+                            f"first {t['first_push'] + t['first_pull']:7.3f}s  ({time.monotonic() - t0:.0f}s)",
+                            flush=True,
+                        )
                 for approach in active:
                     r = summarize(approach, workload, timed[approach], bench.memory(approach, workload))
                     results.append(r)
-                    print(f"  {workload:<10} {approach:<15} push {r['push_s']:8.3f}s  pull {r['pull_s']:8.3f}s  "
-                          f"first {r['first_s']:7.3f}s  identical={r['identical']}", flush=True)  # fmt: skip
+                    print(
+                        f"  {workload:<10} {approach:<15} push {r['push_s']:8.3f}s  pull {r['pull_s']:8.3f}s  "
+                        f"first {r['first_s']:7.3f}s  identical={r['identical']}",
+                        flush=True,
+                    )
         finally:
             assert seaweed.pid is not None
             servers.stop_group(seaweed.pid)
-    meta = {"python": sys.version.split()[0], "cpus": os.cpu_count(), "rounds": rounds,
-            "seconds": round(time.monotonic() - started)}  # fmt: skip
+    meta = {
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "rounds": rounds,
+        "seconds": round(time.monotonic() - started),
+    }
     (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     markdown = write_report(results, args.out)
     print()

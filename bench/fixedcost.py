@@ -330,8 +330,10 @@ def markdown(result: dict[str, Any]) -> str:
     )
     db = next((r for r in result["summary"] if r["approach"] == "db" and "first_s" in r), None)
     if db is not None and db["modules"] == 0:
-        text += ("\nThe database backend's class (`BaseXCom`) comes with `airflow.sdk`: it imports nothing here, and "
-                 "its first push+pull is Airflow's serde of the value, in microseconds.\n")  # fmt: skip
+        text += (
+            "\nThe database backend's class (`BaseXCom`) comes with `airflow.sdk`: it imports nothing here, and "
+            "its first push+pull is Airflow's serde of the value, in microseconds.\n"
+        )
     if result.get("imports"):
         text += (
             "\nWhat the measured section imported (one `python -X importtime` process per backend; "

@@ -29,8 +29,13 @@ BACKENDS = {
     "azure": "include.xcom_backends:AzureJSONXComBackend",
 }
 VALUE: dict[str, Any] = {"a": 1, "b": [1, 2, 3], "s": "x" * 100}
-IDS: dict[str, Any] = {"key": "return_value", "dag_id": "bench_fixedcost", "task_id": "push_small",
-                       "run_id": "manual__fixedcost", "map_index": -1}  # fmt: skip
+IDS: dict[str, Any] = {
+    "key": "return_value",
+    "dag_id": "bench_fixedcost",
+    "task_id": "push_small",
+    "run_id": "manual__fixedcost",
+    "map_index": -1,
+}
 # Written to stderr when the clock starts: under ``python -X importtime`` the lines after it are
 # the imports the measured section paid for.
 MARK = "--- fixedcost: clock started ---"

@@ -41,8 +41,7 @@ def run_size(mb: int, pg: Postgres, s3_endpoint: str, work: Path, kinds: list[st
         "XCOM_LARGE_MB": str(mb),
         "XCOM_LARGE_KINDS": ",".join(kinds),
     }
-    state, wall = run_under_standalone(f"large values, {mb} MB", DAG, pg, db, s3_endpoint, home, settings,
-                                       timeout=3600)  # fmt: skip
+    state, wall = run_under_standalone(f"large values, {mb} MB", DAG, pg, db, s3_endpoint, home, settings, timeout=3600)
     states = dict(pg.sql(db, "SELECT task_id, state FROM task_instance"))
     lines = []
     for log in sorted((home / "logs").rglob("*.log")):
@@ -57,8 +56,14 @@ def run_size(mb: int, pg: Postgres, s3_endpoint: str, work: Path, kinds: list[st
     for kind in kinds:
         for step in ("push", "pull"):
             found = [line for line in lines if line["kind"] == kind and line["task"] == step]
-            row = {"mb": mb, "kind": kind, "task": step, "state": states.get(f"{step}_{kind}", "missing"),
-                   "run": state, "run_wall_s": round(wall, 1)}  # fmt: skip
+            row = {
+                "mb": mb,
+                "kind": kind,
+                "task": step,
+                "state": states.get(f"{step}_{kind}", "missing"),
+                "run": state,
+                "run_wall_s": round(wall, 1),
+            }
             if found:
                 row.update(found[-1])
             results.append(row)

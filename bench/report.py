@@ -72,8 +72,11 @@ def targets(results: list[dict[str, Any]]) -> str:
     if arrow and numpy:
         for part, label in (("push_s", "push"), ("pull_s", "pull")):
             ratio = arrow[part] / numpy[part]
-            add(f"frame_1m_arrow: {label} no slower than the same frame NumPy-backed (frame_1m)", f"{ratio:.2f}x",
-                ratio <= 1.0)  # fmt: skip
+            add(
+                f"frame_1m_arrow: {label} no slower than the same frame NumPy-backed (frame_1m)",
+                f"{ratio:.2f}x",
+                ratio <= 1.0,
+            )
     for workload in ("frame_10k", "json_small"):
         ours, floor = _find(results, "ours", workload), _find(results, "floor", workload)
         if ours and floor:
@@ -82,10 +85,16 @@ def targets(results: list[dict[str, Any]]) -> str:
     inline, db = _find(results, "ours_inline", "json_small"), _find(results, "db", "json_small")
     if inline and db:
         ratio = inline["total_s"] / db["total_s"]
-        add("small value below the threshold: no object written", f"{inline['objects_per_push']:g} objects",
-            inline["objects_per_push"] == 0)  # fmt: skip
-        add("small value below the threshold: push+pull no slower than the default backend", f"{ratio:.2f}x",
-            ratio <= 1.0)  # fmt: skip
+        add(
+            "small value below the threshold: no object written",
+            f"{inline['objects_per_push']:g} objects",
+            inline["objects_per_push"] == 0,
+        )
+        add(
+            "small value below the threshold: push+pull no slower than the default backend",
+            f"{ratio:.2f}x",
+            ratio <= 1.0,
+        )
     ours_rows = [r for r in results if r["approach"] == "ours"]
     if ours_rows:
         worst = max(r["db_bytes"] for r in ours_rows)

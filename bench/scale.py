@@ -111,8 +111,16 @@ def stores_up(work: Path) -> Iterator[tuple[Postgres, str]]:
         pg.stop()
 
 
-def run_under_standalone(label: str, dag_id: str, pg: Postgres, db: str, s3_endpoint: str, home: Path,
-                         settings: dict[str, str], timeout: float) -> tuple[str, float]:  # fmt: skip
+def run_under_standalone(
+    label: str,
+    dag_id: str,
+    pg: Postgres,
+    db: str,
+    s3_endpoint: str,
+    home: Path,
+    settings: dict[str, str],
+    timeout: float,
+) -> tuple[str, float]:
     """In a new database ``db`` and AIRFLOW_HOME ``home``: migrate, start ``airflow standalone`` with the
     benchmark's worker environment plus ``settings``, trigger one run of ``dag_id`` (from bench/dags)
     and wait for it; stop Airflow. Returns the run's state and wall seconds."""
@@ -134,8 +142,13 @@ def run_under_standalone(label: str, dag_id: str, pg: Postgres, db: str, s3_endp
     if migrate.returncode != 0:
         raise SystemExit(f"FAILED: airflow db migrate ({label}):\n{migrate.stderr[-3000:]}")
     argv = [sys.executable, "-m", "airflow", "standalone"]
-    server = servers.Server(f"airflow standalone ({label})", argv, f"http://127.0.0.1:{port}/api/v2/monitor/health",
-                            home / "standalone.log", env)  # fmt: skip
+    server = servers.Server(
+        f"airflow standalone ({label})",
+        argv,
+        f"http://127.0.0.1:{port}/api/v2/monitor/health",
+        home / "standalone.log",
+        env,
+    )
     server.start(timeout=300)
     try:
         password = json.loads((home / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
@@ -164,8 +177,9 @@ def run_backend(
         "XCOM_BENCH_TASKS": str(tasks),
         "XCOM_BENCH_KIND": workload,
     }
-    state, wall = run_under_standalone(f"{workload}, {name}", DAG, pg, db, s3_endpoint, work / f"{workload}-{name}",
-                                       settings, timeout=7200)  # fmt: skip
+    state, wall = run_under_standalone(
+        f"{workload}, {name}", DAG, pg, db, s3_endpoint, work / f"{workload}-{name}", settings, timeout=7200
+    )
     xcom_bytes, rows, values = pg.sql(
         db, "SELECT pg_total_relation_size('xcom'), count(*), coalesce(sum(octet_length(value::text)), 0) FROM xcom"
     )[0]
@@ -239,8 +253,11 @@ def main() -> None:
                 print(f"  {workload}, {name}: {tasks} mapped tasks + 1 reader ...", flush=True)
                 r = run_backend(name, workload, pg, endpoint, s3, work, tasks)
                 results.append(r)
-                print(f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
-                      f"{r['objects']} objects, {r['failed_task_instances']} failed", flush=True)  # fmt: skip
+                print(
+                    f"    {r['state']} in {r['wall_s']:.0f} s, xcom table {r['xcom_table_bytes']:,} B, "
+                    f"{r['objects']} objects, {r['failed_task_instances']} failed",
+                    flush=True,
+                )
         if args.keep:
             for home in work.iterdir():
                 if (home / "logs").is_dir():

@@ -107,8 +107,13 @@ def main() -> None:
     value = make(args.workload) if args.mode != "pull-mem" else None  # pull-mem: nothing freed before
     approach = APPROACHES[args.approach](args.workload)
     db = MetadataDB(args.db)
-    ids = {"key": "return_value", "dag_id": "bench_dag", "run_id": f"bench/{args.approach}",
-           "task_id": f"push_{args.workload}", "map_index": -1}  # fmt: skip
+    ids = {
+        "key": "return_value",
+        "dag_id": "bench_dag",
+        "run_id": f"bench/{args.approach}",
+        "task_id": f"push_{args.workload}",
+        "map_index": -1,
+    }
 
     def push(v: Any) -> tuple[int, int]:
         return db.write(approach.push(v, ids))

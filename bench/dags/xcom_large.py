@@ -84,8 +84,14 @@ def xcom_large() -> None:
             # As the benchmark's push-mem: a tiny value first, so imports and the client are not counted.
             ti.xcom_push(key="warmup", value=value[:1000] if kind == "bytes" else value.head(10))
             _, seconds, extra = measured(lambda: ti.xcom_push(key="value", value=value))
-            line = {"task": "push", "kind": kind, "mb": MB, "value_bytes": size_of(value), "seconds": seconds,
-                    "peak_extra_bytes": extra}  # fmt: skip
+            line = {
+                "task": "push",
+                "kind": kind,
+                "mb": MB,
+                "value_bytes": size_of(value),
+                "seconds": seconds,
+                "peak_extra_bytes": extra,
+            }
             print("XCOM_LARGE " + json.dumps(line), flush=True)
             return digest(value)
 
@@ -94,8 +100,15 @@ def xcom_large() -> None:
             ti.xcom_pull(task_ids=f"push_{kind}", key="warmup")
             value, seconds, extra = measured(lambda: ti.xcom_pull(task_ids=f"push_{kind}", key="value"))
             same = digest(value) == expected
-            line = {"task": "pull", "kind": kind, "mb": MB, "value_bytes": size_of(value), "seconds": seconds,
-                    "peak_extra_bytes": extra, "identical": same}  # fmt: skip
+            line = {
+                "task": "pull",
+                "kind": kind,
+                "mb": MB,
+                "value_bytes": size_of(value),
+                "seconds": seconds,
+                "peak_extra_bytes": extra,
+                "identical": same,
+            }
             print("XCOM_LARGE " + json.dumps(line), flush=True)
             if not same:
                 raise ValueError(f"the {kind} value pulled differs from the one pushed")
