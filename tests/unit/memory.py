@@ -48,8 +48,9 @@ class MemoryStore(ObjectStore):
     def _list(self, prefix: str) -> Iterator[ObjectInfo]:
         found = sorted(k for (b, k) in self._client if b == self.bucket and k.startswith(prefix))
         epoch = datetime.fromtimestamp(0, UTC)
-        return iter([ObjectInfo(k, len(self._client[(self.bucket, k)]),
-                                self.modified.get((self.bucket, k), epoch)) for k in found])  # fmt: skip
+        bucket = self.bucket
+        infos = [ObjectInfo(k, len(self._client[(bucket, k)]), self.modified.get((bucket, k), epoch)) for k in found]
+        return iter(infos)
 
     def _is_not_found(self, exc: Exception) -> bool:
         return isinstance(exc, KeyError)

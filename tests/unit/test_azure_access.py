@@ -45,37 +45,41 @@ def providers_client(conn: Any) -> Any:
     return OnConnection(wasb_conn_id=CONN_ID).get_conn()
 
 
+# The connection strings too long for a line of CASES.
+EMULATOR_STRING = (
+    f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+)
+CLOUD_STRING = f"DefaultEndpointsProtocol=https;AccountName=teamxcom;AccountKey={KEY};EndpointSuffix=core.windows.net"
+KEY_AND_SAS_STRING = (
+    f"AccountName=teamxcom;AccountKey={KEY};SharedAccessSignature={SAS};EndpointSuffix=core.windows.net"
+)
 CASES = {
-    "connection string, emulator": (
-        {"connection_string": f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey={KEY};"
-                              "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"}, {}),
-    "connection string, cloud": (
-        {"connection_string": f"DefaultEndpointsProtocol=https;AccountName=teamxcom;AccountKey={KEY};"
-                              "EndpointSuffix=core.windows.net"}, {}),
-    "connection string, SAS": (
-        {"connection_string": f"BlobEndpoint=https://teamxcom.blob.core.windows.net/;SharedAccessSignature={SAS}"},
-        {}),
-    "account URL and key": ({}, {"host": "https://teamxcom.blob.core.windows.net/", "login": "teamxcom",
-                                 "password": KEY}),
+    "connection string, emulator": ({"connection_string": EMULATOR_STRING}, {}),
+    "connection string, cloud": ({"connection_string": CLOUD_STRING}, {}),
+    "connection string, SAS": ({"connection_string": f"BlobEndpoint={ACCOUNT_URL}/;SharedAccessSignature={SAS}"}, {}),
+    "account URL and key": ({}, {"host": f"{ACCOUNT_URL}/", "login": "teamxcom", "password": KEY}),
     "login and key": ({}, {"login": "teamxcom", "password": KEY}),
     "account_key extra": ({"account_key": KEY}, {"login": "teamxcom"}),
     "shared_access_key": ({"shared_access_key": KEY}, {"login": "teamxcom"}),
     "SAS token": ({"sas_token": SAS}, {"login": "teamxcom"}),
     "SAS URL": ({"sas_token": f"https://teamxcom.blob.core.windows.net/?{SAS}"}, {"login": "teamxcom"}),
     "prefixed extra": ({"extra__wasb__sas_token": SAS}, {"login": "teamxcom"}),
-    "connection string, key and SAS": (
-        {"connection_string": f"AccountName=teamxcom;AccountKey={KEY};SharedAccessSignature={SAS};"
-                              "EndpointSuffix=core.windows.net"}, {}),
+    "connection string, key and SAS": ({"connection_string": KEY_AND_SAS_STRING}, {}),
     # A SAS in the account URL (host, BlobEndpoint): the provider signs with it where no other credential is set.
     "host with SAS": ({}, {"host": SAS_URL, "login": "teamxcom"}),
     "host with SAS, and a key": ({}, {"host": SAS_URL, "login": "teamxcom", "password": KEY}),
     "host with SAS, and a shared_access_key": ({"shared_access_key": KEY}, {"host": SAS_URL}),
     "connection string, SAS in BlobEndpoint": ({"connection_string": f"BlobEndpoint={SAS_URL}"}, {}),
     "connection string, SAS in BlobEndpoint, and a key": (
-        {"connection_string": f"AccountName=teamxcom;AccountKey={KEY};BlobEndpoint={SAS_URL}"}, {}),
+        {"connection_string": f"AccountName=teamxcom;AccountKey={KEY};BlobEndpoint={SAS_URL}"},
+        {},
+    ),
     "connection string, SAS in BlobEndpoint, and a SharedAccessSignature": (
-        {"connection_string": f"BlobEndpoint={SAS_URL};SharedAccessSignature={OTHER_SAS}"}, {}),
-}  # fmt: skip
+        {"connection_string": f"BlobEndpoint={SAS_URL};SharedAccessSignature={OTHER_SAS}"},
+        {},
+    ),
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -98,8 +102,13 @@ def test_a_connection_is_read_as_the_provider_reads_it(monkeypatch: pytest.Monke
 
 
 def test_a_service_principal(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = connection(monkeypatch, {"tenant_id": "tenant-1"}, host="https://teamxcom.blob.core.windows.net/",
-                      login="client-1", password="client-secret")  # fmt: skip
+    conn = connection(
+        monkeypatch,
+        {"tenant_id": "tenant-1"},
+        host="https://teamxcom.blob.core.windows.net/",
+        login="client-1",
+        password="client-secret",
+    )
     ours, theirs = AzureAccess.of(conn), providers_client(conn)
     assert type(theirs.credential).__name__ == "ClientSecretCredential"
     assert ours.client_secret == ("tenant-1", "client-1", "client-secret")
@@ -118,9 +127,14 @@ def test_no_secret_at_all_means_the_providers_default_azure_credential(monkeypat
 
 @pytest.mark.parametrize(
     ("host", "login"),
-    [("https://acct.blob.core.windows.net/", None), ("acct.blob.core.windows.net", None), (None, "acct"),
-     ("tenant-id-without-dots", "acct"), ("https://averyveryveryverylongaccountname0.blob.core.windows.net", None)],
-)  # fmt: skip
+    [
+        ("https://acct.blob.core.windows.net/", None),
+        ("acct.blob.core.windows.net", None),
+        (None, "acct"),
+        ("tenant-id-without-dots", "acct"),
+        ("https://averyveryveryverylongaccountname0.blob.core.windows.net", None),
+    ],
+)
 def test_account_url_is_the_providers(host: str | None, login: str | None) -> None:
     from airflow.providers.microsoft.azure.utils import parse_blob_account_url
 

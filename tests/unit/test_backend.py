@@ -88,9 +88,13 @@ def test_corrupted_object_is_caught_by_checksum() -> None:
 
 @pytest.mark.parametrize(
     "uri",
-    ["mem://other-bucket/xcom/a.json", "mem://airflow-xcom/elsewhere/a.json", "mem://airflow-xcom/xcom/../a.json",
-     "s3://airflow-xcom/xcom/a.json"],
-)  # fmt: skip
+    [
+        "mem://other-bucket/xcom/a.json",
+        "mem://airflow-xcom/elsewhere/a.json",
+        "mem://airflow-xcom/xcom/../a.json",
+        "s3://airflow-xcom/xcom/a.json",
+    ],
+)
 def test_crafted_reference_outside_bucket_and_prefix_is_refused(uri: str) -> None:
     ref = push(MemJSON, [1])
     ref["uri"] = uri
@@ -174,8 +178,10 @@ class MemCustomerKey(MemJSON):
 
 
 def use_customer_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AIRFLOW_CONN_MEM_CONN", json.dumps({"conn_type": "generic", "extra": {
-        "encryption_key": base64.b64encode(KEY).decode()}}))  # fmt: skip
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_MEM_CONN",
+        json.dumps({"conn_type": "generic", "extra": {"encryption_key": base64.b64encode(KEY).decode()}}),
+    )
     monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__ENCRYPTION", '{"mode": "sse-c"}')
 
 

@@ -9,8 +9,15 @@ from bench.fixedcost_worker import MARK
 
 
 def run(total: float, **kw: Any) -> dict[str, Any]:
-    return {"total_s": total, "import_s": total / 4, "push_s": total / 2, "pull_s": total / 4, "modules": 40,
-            "db_bytes": 290, **kw}  # fmt: skip
+    return {
+        "total_s": total,
+        "import_s": total / 4,
+        "push_s": total / 2,
+        "pull_s": total / 4,
+        "modules": 40,
+        "db_bytes": 290,
+        **kw,
+    }
 
 
 def test_each_store_is_held_to_the_database_backend_within_a_tenth_of_a_second() -> None:

@@ -8,11 +8,24 @@ from bench.report import tables, targets
 
 
 def row(approach: str, workload: str, total: float, **kw: Any) -> dict[str, Any]:
-    base = {"approach": approach, "workload": workload, "rows": 1_000_000, "value_bytes": 100, "identical": True,
-            "push_s": total / 2, "pull_s": total / 2, "total_s": total, "first_push_s": 0.2, "first_pull_s": 0.1,
-            "first_s": 0.3,
-            "db_bytes": 300, "object_bytes": 50, "objects_per_push": 1, "push_peak_bytes": 100,
-            "pull_peak_bytes": 100}  # fmt: skip
+    base = {
+        "approach": approach,
+        "workload": workload,
+        "rows": 1_000_000,
+        "value_bytes": 100,
+        "identical": True,
+        "push_s": total / 2,
+        "pull_s": total / 2,
+        "total_s": total,
+        "first_push_s": 0.2,
+        "first_pull_s": 0.1,
+        "first_s": 0.3,
+        "db_bytes": 300,
+        "object_bytes": 50,
+        "objects_per_push": 1,
+        "push_peak_bytes": 100,
+        "pull_peak_bytes": 100,
+    }
     return {**base, **kw}
 
 

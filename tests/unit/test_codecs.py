@@ -15,11 +15,20 @@ from tests.frames import mixed_frame
 @pytest.mark.parametrize(
     "value",
     [
-        None, True, 0, -17, 2**62, 3.14159, "", "héllo wörld ✓ 日本", [], {},
+        None,
+        True,
+        0,
+        -17,
+        2**62,
+        3.14159,
+        "",
+        "héllo wörld ✓ 日本",
+        [],
+        {},
         [1, "two", 3.0, None, False, {"nested": [[], {}]}],
         {"a": {"b": {"c": [1, 2, {"d": None}]}}, "ünï": "cödé"},
     ],
-)  # fmt: skip
+)
 def test_json_roundtrip(value: Any) -> None:
     codec = JSONCodec()
     encoded = codec.encode(value)
@@ -30,7 +39,7 @@ def test_json_roundtrip(value: Any) -> None:
 @pytest.mark.parametrize(
     ("value", "named"),
     [(object(), "builtins.object"), ([1, {"x": lambda: 1}], r"value\[1\]\['x'\] of type .*function")],
-)  # fmt: skip
+)
 def test_json_refuses_what_it_cannot_hold(value: Any, named: str) -> None:
     with pytest.raises(TypeError, match=named):
         JSONCodec().encode(value)
@@ -49,9 +58,12 @@ def test_parquet_roundtrip_keeps_every_dtype_and_index(compression: str) -> None
 
 @pytest.mark.parametrize(
     "series",
-    [pd.Series([1, 2, 3]), pd.Series([1.5, None], name="x", index=pd.Index(["a", "b"], name="k")),
-     pd.Series(pd.Categorical(["a", "b"]), name="c")],
-)  # fmt: skip
+    [
+        pd.Series([1, 2, 3]),
+        pd.Series([1.5, None], name="x", index=pd.Index(["a", "b"], name="k")),
+        pd.Series(pd.Categorical(["a", "b"]), name="c"),
+    ],
+)
 def test_parquet_roundtrip_series(series: pd.Series) -> None:
     codec = ParquetCodec()
     encoded = codec.encode(series)

@@ -69,8 +69,16 @@ def recorder() -> Iterator[str]:
 
 
 def settings(encryption: Any) -> XComStorageSettings:
-    return XComStorageSettings.parse(bucket="b", prefix="p", conn_id="c", threshold_bytes=0, compression="snappy",
-                                     dataframe_format="parquet", max_attempts=1, encryption=encryption)  # fmt: skip
+    return XComStorageSettings.parse(
+        bucket="b",
+        prefix="p",
+        conn_id="c",
+        threshold_bytes=0,
+        compression="snappy",
+        dataframe_format="parquet",
+        max_attempts=1,
+        encryption=encryption,
+    )
 
 
 def headers_of(method: str, path_has: str = "") -> dict[str, str]:
@@ -81,8 +89,13 @@ def headers_of(method: str, path_has: str = "") -> dict[str, str]:
 def s3_store(endpoint: str, encryption: Any, extra: dict[str, Any] | None = None) -> Any:
     from include.xcom_backends.stores import S3Store
 
-    conn = Connection(conn_id="c", conn_type="aws", login="AK", password="SK",
-                      extra=json.dumps({"endpoint_url": endpoint, **(extra or {})}))  # fmt: skip
+    conn = Connection(
+        conn_id="c",
+        conn_type="aws",
+        login="AK",
+        password="SK",
+        extra=json.dumps({"endpoint_url": endpoint, **(extra or {})}),
+    )
     return S3Store(settings(encryption), conn)
 
 
@@ -159,8 +172,9 @@ def test_azure_encryption_scope_goes_with_writes_signed(recorder: str) -> None:
 def gcs_store(endpoint: str, encryption: Any, extra: dict[str, Any] | None = None) -> Any:
     from include.xcom_backends.stores import GCSStore
 
-    conn = Connection(conn_id="c", conn_type="google_cloud_platform",
-                      extra=json.dumps({"api_endpoint": endpoint, **(extra or {})}))  # fmt: skip
+    conn = Connection(
+        conn_id="c", conn_type="google_cloud_platform", extra=json.dumps({"api_endpoint": endpoint, **(extra or {})})
+    )
     return GCSStore(settings(encryption), conn)
 
 
@@ -217,15 +231,19 @@ def test_the_customer_key_is_not_in_the_reference_or_the_log(
     from include.xcom_backends import S3JSONXComBackend
     from localdev.inprocess import push
 
-    conn = {"conn_type": "aws", "login": "AK", "password": "SK",
-            "extra": {"endpoint_url": recorder, "encryption_key": KEY_B64}}  # fmt: skip
+    conn = {
+        "conn_type": "aws",
+        "login": "AK",
+        "password": "SK",
+        "extra": {"endpoint_url": recorder, "encryption_key": KEY_B64},
+    }
     monkeypatch.setenv("AIRFLOW_CONN_S3_XCOM_BACKEND_CONN", json.dumps(conn))
     monkeypatch.setenv("AIRFLOW__XCOM_STORAGE__ENCRYPTION", '{"mode": "sse-c"}')
+    ids = {"key": "k", "task_id": "t", "dag_id": "d", "run_id": "r", "map_index": -1}
     S3JSONXComBackend.reset()
     try:
         with caplog.at_level("DEBUG"):
-            ref = push(S3JSONXComBackend, {"a": 1}, {"key": "k", "task_id": "t", "dag_id": "d", "run_id": "r",
-                                                      "map_index": -1})  # fmt: skip
+            ref = push(S3JSONXComBackend, {"a": 1}, ids)
     finally:
         S3JSONXComBackend.reset()
     assert headers_of("PUT")["x-amz-server-side-encryption-customer-key"] == KEY_B64

@@ -67,16 +67,35 @@ def arrow_column(draw: st.DrawFn, n: int) -> Any:
     return pd.arrays.ArrowExtensionArray(pa.chunked_array([pa.array(items, type=arrow_type)]))
 
 
+# The NumPy-backed and extension dtypes column() draws from; its Arrow-backed ones are in ARROW_TYPES.
+COLUMN_KINDS = [
+    "int64",
+    "float64",
+    "bool",
+    "object_str",
+    "object_mixed",
+    "string",
+    "Int64",
+    "boolean",
+    "Float64",
+    "datetime",
+    "datetime_tz",
+    "timedelta",
+    "category",
+    "category_ordered",
+    "complex",
+    "int8",
+    "uint32",
+]
+
+
 @st.composite
 def column(draw: st.DrawFn, n: int) -> Any:
     """One column of ``n`` values of one of pandas' dtypes (NA where the dtype has it), NumPy-backed,
     extension or Arrow-backed."""
     if draw(st.integers(0, 3)) == 0:
         return draw(arrow_column(n))
-    kind = draw(st.sampled_from([
-        "int64", "float64", "bool", "object_str", "object_mixed", "string", "Int64", "boolean", "Float64",
-        "datetime", "datetime_tz", "timedelta", "category", "category_ordered", "complex", "int8", "uint32",
-    ]))  # fmt: skip
+    kind = draw(st.sampled_from(COLUMN_KINDS))
     if kind in ("int64", "int8", "uint32"):
         info = np.iinfo(kind)
         return np.array(draw(st.lists(st.integers(int(info.min), int(info.max)), min_size=n, max_size=n)), dtype=kind)
@@ -91,8 +110,12 @@ def column(draw: st.DrawFn, n: int) -> Any:
     if kind == "object_mixed":
         return pd.Series(draw(st.lists(TEXT | st.integers(-3, 3), min_size=n, max_size=n)), dtype=object).to_numpy()
     if kind in ("string", "Int64", "boolean", "Float64"):
-        elements = {"string": TEXT, "Int64": st.integers(-(2**40), 2**40), "boolean": st.booleans(),
-                    "Float64": st.floats(allow_nan=False)}[kind]  # fmt: skip
+        elements = {
+            "string": TEXT,
+            "Int64": st.integers(-(2**40), 2**40),
+            "boolean": st.booleans(),
+            "Float64": st.floats(allow_nan=False),
+        }[kind]
         return pd.array(draw(st.lists(elements | st.none(), min_size=n, max_size=n)), dtype=kind)
     if kind in ("datetime", "datetime_tz"):
         seconds = draw(st.lists(st.integers(0, 2_000_000_000) | st.none(), min_size=n, max_size=n))
@@ -109,8 +132,9 @@ def column(draw: st.DrawFn, n: int) -> Any:
 
 @st.composite
 def index(draw: st.DrawFn, n: int) -> pd.Index:
-    kind = draw(st.sampled_from(["range", "range_step", "int", "str", "datetime_freq", "datetime", "category",
-                                 "arrow"]))  # fmt: skip
+    kind = draw(
+        st.sampled_from(["range", "range_step", "int", "str", "datetime_freq", "datetime", "category", "arrow"])
+    )
     name = draw(st.none() | TEXT)
     if kind == "arrow":
         return pd.Index(draw(arrow_column(n)), name=name)
@@ -125,8 +149,8 @@ def index(draw: st.DrawFn, n: int) -> pd.Index:
     if kind == "datetime_freq":
         return pd.date_range("2026-03-28", periods=n, freq=draw(st.sampled_from(["D", "h", "15min"])), name=name)
     if kind == "datetime":
-        return pd.DatetimeIndex(pd.to_datetime(draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n)), unit="s"),
-                                name=name)  # fmt: skip
+        seconds = draw(st.lists(st.integers(0, 10**9), min_size=n, max_size=n))
+        return pd.DatetimeIndex(pd.to_datetime(seconds, unit="s"), name=name)
     return pd.CategoricalIndex(draw(st.lists(st.sampled_from(["a", "b", "c"]), min_size=n, max_size=n)), name=name)
 
 
@@ -143,8 +167,8 @@ def frames(draw: st.DrawFn, plain_axes: bool = False) -> pd.DataFrame:
         labels = pd.RangeIndex(width)
     else:
         labels = ["x"] * width
-    frame = pd.DataFrame({i: draw(column(n)) for i in range(width)},
-                         index=pd.RangeIndex(n) if plain_axes else draw(index(n)))  # fmt: skip
+    columns = {i: draw(column(n)) for i in range(width)}  # drawn before the index, as always
+    frame = pd.DataFrame(columns, index=pd.RangeIndex(n) if plain_axes else draw(index(n)))
     frame.columns = labels
     frame.columns.name = draw(st.none() | TEXT)
     return frame

@@ -50,9 +50,16 @@ def test_distinct_ids_give_distinct_segments() -> None:
 
 @pytest.mark.parametrize(
     ("k", "inside"),
-    [("xcom/a/b.json", True), ("xcomx/a.json", False), ("other/a.json", False), ("xcom/../a", False),
-     ("/xcom/a", False), ("xcom//a", False), ("xcom", False)],
-)  # fmt: skip
+    [
+        ("xcom/a/b.json", True),
+        ("xcomx/a.json", False),
+        ("other/a.json", False),
+        ("xcom/../a", False),
+        ("/xcom/a", False),
+        ("xcom//a", False),
+        ("xcom", False),
+    ],
+)
 def test_is_inside(k: str, inside: bool) -> None:
     assert is_inside(k, "xcom") is inside
 
@@ -80,9 +87,16 @@ def test_row_location_is_the_keys_folder() -> None:
 
 @pytest.mark.parametrize(
     "other",
-    [{"dag_id": "other_dag"}, {"run_id": "r2"}, {"task_id": "t2"}, {"map_index": 0}, {"map_index": 1},
-     {"key": "other_key"}, {"key": "return_value/x"}],
-)  # fmt: skip
+    [
+        {"dag_id": "other_dag"},
+        {"run_id": "r2"},
+        {"task_id": "t2"},
+        {"map_index": 0},
+        {"map_index": 1},
+        {"key": "other_key"},
+        {"key": "return_value/x"},
+    ],
+)
 def test_an_object_of_another_row_does_not_belong(other: dict[str, Any]) -> None:
     mine = XComRow.of(**IDS)
     theirs = key(**other)
@@ -92,11 +106,16 @@ def test_an_object_of_another_row_does_not_belong(other: dict[str, Any]) -> None
 
 @pytest.mark.parametrize(
     "k",
-    ["xcom/d/r/t/-1/return_value/x.json", "xcom/d/r/t/-1/return_value/" + "a" * 32 + ".json/more",
-     "xcom/d/r/t/-1/return_value/sub/" + "a" * 32 + ".json", "xcom/d/r/t/-1/" + "a" * 32 + ".json",
-     "xcom/d/r/t/-1/return_value/" + "A" * 32 + ".json", "other/d/r/t/-1/return_value/" + "a" * 32 + ".json",
-     "xcom/d/r/t/-1/return_value/../" + "a" * 32 + ".json"],
-)  # fmt: skip
+    [
+        "xcom/d/r/t/-1/return_value/x.json",
+        "xcom/d/r/t/-1/return_value/" + "a" * 32 + ".json/more",
+        "xcom/d/r/t/-1/return_value/sub/" + "a" * 32 + ".json",
+        "xcom/d/r/t/-1/" + "a" * 32 + ".json",
+        "xcom/d/r/t/-1/return_value/" + "A" * 32 + ".json",
+        "other/d/r/t/-1/return_value/" + "a" * 32 + ".json",
+        "xcom/d/r/t/-1/return_value/../" + "a" * 32 + ".json",
+    ],
+)
 def test_only_the_exact_shape_the_backend_writes_belongs(k: str) -> None:
     assert not belongs_to(k, "xcom", XComRow.of(**IDS))
 

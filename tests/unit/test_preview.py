@@ -101,16 +101,27 @@ def _stored(ref: dict[str, Any]) -> bytes:
 @pytest.mark.parametrize(
     ("value", "kind", "columns", "rows"),
     [
-        (pl.DataFrame({"a": [1, None, 3], "s": ["x", None, "z"]}), "polars.dataframe",
-         [("a", "int64"), ("s", "large_string")], [["1", "x"], ["<NA>", "<NA>"], ["3", "z"]]),
+        (
+            pl.DataFrame({"a": [1, None, 3], "s": ["x", None, "z"]}),
+            "polars.dataframe",
+            [("a", "int64"), ("s", "large_string")],
+            [["1", "x"], ["<NA>", "<NA>"], ["3", "z"]],
+        ),
         (pl.Series("v", [1.5, 2.5]), "polars.series", [("v", "double")], [["1.5"], ["2.5"]]),
-        (pa.table({"i": pa.array([1, None], pa.int32()), "ts": pa.array([datetime(2024, 1, 1)] * 2)}),
-         "arrow.table", [("i", "int32"), ("ts", "timestamp[us]")],
-         [["1", "2024-01-01 00:00:00"], ["<NA>", "2024-01-01 00:00:00"]]),
-        (pa.RecordBatch.from_pydict({"l": [[1, 2], []]}), "arrow.recordbatch", [("l", "list<item: int64>")],
-         [["[1, 2]"], ["[]"]]),
+        (
+            pa.table({"i": pa.array([1, None], pa.int32()), "ts": pa.array([datetime(2024, 1, 1)] * 2)}),
+            "arrow.table",
+            [("i", "int32"), ("ts", "timestamp[us]")],
+            [["1", "2024-01-01 00:00:00"], ["<NA>", "2024-01-01 00:00:00"]],
+        ),
+        (
+            pa.RecordBatch.from_pydict({"l": [[1, 2], []]}),
+            "arrow.recordbatch",
+            [("l", "list<item: int64>")],
+            [["[1, 2]"], ["[]"]],
+        ),
     ],
-)  # fmt: skip
+)
 def test_polars_and_arrow_frames_show_their_arrow_types(
     monkeypatch: pytest.MonkeyPatch, value: Any, kind: str, columns: list[tuple[str, str]], rows: list[list[str]]
 ) -> None:

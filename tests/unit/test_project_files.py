@@ -75,9 +75,17 @@ def _pins(path: Any) -> dict[str, str]:
 def test_requirements_pin_what_the_lock_installs() -> None:
     """astro dev start (requirements.txt) and make run/test (the lock) run on the same libraries."""
     image, lock = _pins(REPO / "requirements.txt"), _pins(REPO / "requirements-local.lock")
-    for needed in ("apache-airflow-providers-amazon", "apache-airflow-providers-google",
-                   "apache-airflow-providers-microsoft-azure", "boto3", "google-cloud-storage", "azure-storage-blob",
-                   "obstore", "pandas", "pyarrow"):  # fmt: skip
+    for needed in (
+        "apache-airflow-providers-amazon",
+        "apache-airflow-providers-google",
+        "apache-airflow-providers-microsoft-azure",
+        "boto3",
+        "google-cloud-storage",
+        "azure-storage-blob",
+        "obstore",
+        "pandas",
+        "pyarrow",
+    ):
         assert needed in image, f"requirements.txt does not pin {needed}"
     assert {name: image[name] for name in image} == {name: lock.get(name) for name in image}
     for raw in (REPO / "requirements.txt").read_text().splitlines():

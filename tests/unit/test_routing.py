@@ -144,21 +144,30 @@ def test_purge_follows_the_store_of_the_reference(monkeypatch: pytest.MonkeyPatc
         ({"x": {"type": "ftp", "conn_id": "c", "bucket": "b"}}, [], r"store 'x': type 'ftp': expected one of"),
         ({"x": {"type": "mem", "bucket": "b"}}, [], r"store 'x': conn_id is required"),
         ({"x": {"type": "mem", "conn_id": "c", "bucket": "b", "region": "eu"}}, [], r"unknown field\(s\) \['region'\]"),
-        ({"x": {"type": "mem", "conn_id": "c", "bucket": "b", "compression": "lz4"}}, [],
-         r"stores: store 'x': compression = 'lz4'"),
+        (
+            {"x": {"type": "mem", "conn_id": "c", "bucket": "b", "compression": "lz4"}},
+            [],
+            r"stores: store 'x': compression = 'lz4'",
+        ),
         ({"default": {"type": "mem", "conn_id": "c", "bucket": "b"}}, [], r"store 'default': the names"),
-        ({"x": {"type": "gcs", "conn_id": "c", "bucket": "b", "encryption": {"mode": "sse-c"}}}, [],
-         r"stores: store 'x': encryption: mode 'sse-c' is not one a gcs store supports \(kms, csek\)"),
+        (
+            {"x": {"type": "gcs", "conn_id": "c", "bucket": "b", "encryption": {"mode": "sse-c"}}},
+            [],
+            r"stores: store 'x': encryption: mode 'sse-c' is not one a gcs store supports \(kms, csek\)",
+        ),
         ({}, [{"name": "r", "to": "nowhere"}], r"rule 1 \('r'\): to = 'nowhere' names no store"),
         ({}, [{"to": "inline"}], r"rule 1: name is required"),
         ({}, [{"name": "r", "kind": "table", "to": "inline"}], r"rule 1 \('r'\): kind 'table'"),
         ({}, [{"name": "r", "min_bytes": 10, "max_bytes": 5, "to": "inline"}], r"max_bytes 5 must be above"),
         ({}, [{"name": "r", "min_bytes": "1MB", "to": "inline"}], r"min_bytes must be a whole number"),
         ({}, [{"name": "r", "key": "", "to": "inline"}], r"key must be a non-empty glob"),
-        ({}, [{"name": "ok", "to": "inline"}, {"name": "r", "dagid": "x", "to": "inline"}],
-         r"rule 2 \('r'\): unknown field\(s\) \['dagid'\]"),
+        (
+            {},
+            [{"name": "ok", "to": "inline"}, {"name": "r", "dagid": "x", "to": "inline"}],
+            r"rule 2 \('r'\): unknown field\(s\) \['dagid'\]",
+        ),
     ],
-)  # fmt: skip
+)
 def test_invalid_configuration_names_the_store_or_rule(
     monkeypatch: pytest.MonkeyPatch, stores: Any, rules: Any, message: str
 ) -> None:
@@ -169,8 +178,9 @@ def test_invalid_configuration_names_the_store_or_rule(
 
 
 def test_route_order_and_the_threshold() -> None:
-    default = XComStorageSettings.parse(bucket="b", prefix="p", conn_id="c", threshold_bytes=100, compression="snappy",
-                                        dataframe_format="parquet")  # fmt: skip
+    default = XComStorageSettings.parse(
+        bucket="b", prefix="p", conn_id="c", threshold_bytes=100, compression="snappy", dataframe_format="parquet"
+    )
     routing = Routing.parse(default, "", json.dumps([{"name": "k", "key": "a*", "to": "inline"}]))
     row = XComRow.of(dag_id="d", run_id="r", task_id="t", map_index=None, key="abc")
     assert routing.route(row, "json", lambda spec: 10**6)[0] == INLINE
@@ -181,9 +191,16 @@ def test_route_order_and_the_threshold() -> None:
 
 @pytest.mark.parametrize(
     ("binary", "kind"),
-    [(None, "json"), ("dataframe", "frame"), ("polars.series", "frame"), ("arrow.table", "frame"),
-     ("ndarray", "array"), ("bytes", "bytes"), ("bytearray", "bytes")],
-)  # fmt: skip
+    [
+        (None, "json"),
+        ("dataframe", "frame"),
+        ("polars.series", "frame"),
+        ("arrow.table", "frame"),
+        ("ndarray", "array"),
+        ("bytes", "bytes"),
+        ("bytearray", "bytes"),
+    ],
+)
 def test_kinds(binary: str | None, kind: str) -> None:
     assert kind_of(binary) == kind
 

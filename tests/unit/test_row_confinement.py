@@ -44,8 +44,8 @@ class Supervisor:
             ident = (msg.dag_id, msg.run_id, msg.task_id, -1 if msg.map_index is None else msg.map_index, msg.key)
             return XComResult(key=msg.key, value=self.rows.get(ident))
         if name == "GetXComSequenceSlice":
-            values = [v for (d, r, t, _, k), v in sorted(self.rows.items()) if (d, r, t, k) ==
-                      (msg.dag_id, msg.run_id, msg.task_id, msg.key)]  # fmt: skip
+            wanted = (msg.dag_id, msg.run_id, msg.task_id, msg.key)
+            values = [v for (d, r, t, _, k), v in sorted(self.rows.items()) if (d, r, t, k) == wanted]
             return XComSequenceSliceResult(root=values)
         if name == "DeleteXCom":
             self.deleted.append(msg)

@@ -37,7 +37,7 @@ DIRECT = [
     ({"aws_access_key_id": "AKIA2", "aws_secret_access_key": "secret-2", "aws_session_token": "tok"}, {}),
     ({"aws_access_key_id": "AKIA2", "aws_secret_access_key": "secret-2"}, {"login": "AKIA3", "password": "secret-3"}),
     ({"verify": False, "config_kwargs": {"s3": {"addressing_style": "virtual"}}}, {"login": "A", "password": "s-4"}),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize(("extra", "fields"), DIRECT)
@@ -65,7 +65,7 @@ def test_a_plain_connection_is_read_as_the_provider_reads_it(
         ({"config_kwargs": {"s3": {"addressing_style": "path"}, "retries": {"total_max_attempts": 9}}}, {"login": "A"}),
         ({"service_config": {"s3": {"endpoint_url": "http://127.0.0.1:9"}}}, {"login": "AKIA", "password": "secret"}),
     ],
-)  # fmt: skip
+)
 def test_anything_else_goes_through_the_provider(
     monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], fields: dict[str, str]
 ) -> None:
@@ -73,8 +73,12 @@ def test_anything_else_goes_through_the_provider(
 
 
 def test_the_client_gets_keys_endpoint_region_and_our_timeouts(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = connection(monkeypatch, {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-3"},
-                      login="AKIAEXAMPLE", password="secret-example")  # fmt: skip
+    conn = connection(
+        monkeypatch,
+        {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-3"},
+        login="AKIAEXAMPLE",
+        password="secret-example",
+    )
     s3 = S3Store(SETTINGS, conn)
     client = s3._client
     assert s3.endpoint == "http://127.0.0.1:9"
@@ -135,10 +139,14 @@ def test_a_role_goes_through_the_providers_session_factory(monkeypatch: pytest.M
     sts = "http://127.0.0.1:9"
     conn = connection(
         monkeypatch,
-        {"role_arn": "arn:aws:iam::123456789012:role/xcom", "region_name": "us-east-1",
-         "service_config": {"sts": {"endpoint_url": sts}}},
-        login="AKIAEXAMPLE", password="secret-example",
-    )  # fmt: skip
+        {
+            "role_arn": "arn:aws:iam::123456789012:role/xcom",
+            "region_name": "us-east-1",
+            "service_config": {"sts": {"endpoint_url": sts}},
+        },
+        login="AKIAEXAMPLE",
+        password="secret-example",
+    )
     with pytest.raises(EndpointConnectionError, match=re.escape(sts)):
         s3 = S3Store(SETTINGS, conn)
         s3._client.credential_provider()  # the first request asks for credentials
@@ -146,21 +154,37 @@ def test_a_role_goes_through_the_providers_session_factory(monkeypatch: pytest.M
 
 
 def test_minio_reads_host_keys_and_region(monkeypatch: pytest.MonkeyPatch) -> None:
-    conn = connection(monkeypatch, {"region": "eu-central-1"}, conn_type="generic", host="http://127.0.0.1:9",
-                      login="minio-key", password="minio-secret")  # fmt: skip
+    conn = connection(
+        monkeypatch,
+        {"region": "eu-central-1"},
+        conn_type="generic",
+        host="http://127.0.0.1:9",
+        login="minio-key",
+        password="minio-secret",
+    )
     store = MinIOStore(SETTINGS, conn)
     assert store.endpoint == "http://127.0.0.1:9"
     assert store._client.config["region"] == "eu-central-1"
     assert store._client.config["virtual_hosted_style_request"] in ("false", False)
     assert store._client.credential_provider()["access_key_id"] == "minio-key"
-    tls = MinIOStore(SETTINGS, connection(monkeypatch, {}, conn_type="generic", host="minio.example.com", port=9443,
-                                          login="k", password="secret"))  # fmt: skip
+    tls_conn = connection(
+        monkeypatch, {}, conn_type="generic", host="minio.example.com", port=9443, login="k", password="secret"
+    )
+    tls = MinIOStore(SETTINGS, tls_conn)
     assert tls.endpoint == "https://minio.example.com:9443"
 
 
 def test_timeouts_and_attempts_come_from_the_settings() -> None:
-    settings = XComStorageSettings.parse(bucket="b", prefix="x", conn_id="c", threshold_bytes=0, compression="snappy",
-                                         dataframe_format="parquet", timeout_seconds=7, max_attempts=4)  # fmt: skip
+    settings = XComStorageSettings.parse(
+        bucket="b",
+        prefix="x",
+        conn_id="c",
+        threshold_bytes=0,
+        compression="snappy",
+        dataframe_format="parquet",
+        timeout_seconds=7,
+        max_attempts=4,
+    )
     options = S3Store.client_options(settings, "https://s3.eu-west-3.amazonaws.com")
     assert options["read_timeout"] == timedelta(seconds=7) and options["connect_timeout"] == timedelta(seconds=7)
     retry = S3Store.retry_config(settings)

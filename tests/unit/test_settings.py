@@ -5,8 +5,14 @@ import pytest
 from include.xcom_backends.errors import XComStorageConfigError
 from include.xcom_backends.settings import XComStorageSettings
 
-GOOD = {"bucket": "b", "prefix": "xcom", "conn_id": "c", "threshold_bytes": "0", "compression": "snappy",
-        "dataframe_format": "parquet"}  # fmt: skip
+GOOD = {
+    "bucket": "b",
+    "prefix": "xcom",
+    "conn_id": "c",
+    "threshold_bytes": "0",
+    "compression": "snappy",
+    "dataframe_format": "parquet",
+}
 
 
 def test_defaults_from_airflow_config(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -27,9 +33,17 @@ def test_env_vars_override(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("threshold_bytes", "ten"), ("threshold_bytes", "-1"), ("dataframe_format", "xlsx"),
-     ("compression", "lz5"), ("bucket", ""), ("bucket", "a/b"), ("prefix", "a/../b"), ("conn_id", "")],
-)  # fmt: skip
+    [
+        ("threshold_bytes", "ten"),
+        ("threshold_bytes", "-1"),
+        ("dataframe_format", "xlsx"),
+        ("compression", "lz5"),
+        ("bucket", ""),
+        ("bucket", "a/b"),
+        ("prefix", "a/../b"),
+        ("conn_id", ""),
+    ],
+)
 def test_invalid_value_names_the_setting(name: str, value: str) -> None:
     with pytest.raises(
         XComStorageConfigError, match=rf"\[xcom_storage\] {name} .*AIRFLOW__XCOM_STORAGE__{name.upper()}"

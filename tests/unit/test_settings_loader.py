@@ -41,12 +41,13 @@ def test_local_rewrites_point_docker_hosts_at_loopback() -> None:
 
 def test_pools_and_variables_in_astro_schema(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
-    path.write_text(yaml.safe_dump({"airflow": {
-        "connections": [{"conn_id": "c", "conn_type": "http", "conn_host": "h", "conn_port": "80",
-                         "conn_extra": '{"a": 1}'}],
+    connection = {"conn_id": "c", "conn_type": "http", "conn_host": "h", "conn_port": "80", "conn_extra": '{"a": 1}'}
+    airflow = {
+        "connections": [connection],
         "pools": [{"pool_name": "p", "pool_slot": 3, "pool_description": None}],
         "variables": [{"variable_name": "v", "variable_value": 42}],
-    }}))  # fmt: skip
+    }
+    path.write_text(yaml.safe_dump({"airflow": airflow}))
     s = parse_settings(path)
     assert s["connections"][0]["port"] == 80 and s["connections"][0]["extra"] == '{"a": 1}'
     assert s["pools"] == [{"name": "p", "slots": 3, "description": ""}]
