@@ -47,13 +47,24 @@ class AirflowSession:
     home: Path
     stores: Any
 
-    def run_dag(self, dag_id: str, *, backend: str, extra_env: dict[str, str] | None = None,
-                args: list[str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def run_dag(
+        self,
+        dag_id: str,
+        *,
+        backend: str,
+        extra_env: dict[str, str] | None = None,
+        args: list[str] | None = None,
+        timeout: float = 300,
+    ) -> subprocess.CompletedProcess[str]:
         env = {**self.env, "AIRFLOW__CORE__XCOM_BACKEND": backend, **(extra_env or {})}
         return subprocess.run(
             [sys.executable, "-m", "airflow", "dags", "test", dag_id, *(args or [])],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def run_dags(self, runs: list[dict[str, Any]], *, backend: str, timeout: float = 900) -> list[DagRunOutcome]:
         """Several DAG runs (``{"dag_id": ..., "env": {...}}``) in one Airflow process, each as
@@ -65,8 +76,12 @@ class AirflowSession:
         env = {**self.env, "AIRFLOW__CORE__XCOM_BACKEND": backend}
         proc = subprocess.run(
             [sys.executable, "-m", "tests.integration.dagruns", json.dumps(runs)],
-            env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-        )  # fmt: skip
+            env=env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         outs, errs = proc.stdout.split(f"\n{MARKER} "), proc.stderr.split(f"\n{MARKER} ")
         outcomes = []
         for i in range(len(runs)):
@@ -134,8 +149,11 @@ def airflow_session(local_stores: Any) -> AirflowSession:
     rewrites = [f"--rewrite={old}={new}" for old, new in config.host_rewrites(local_stores.ports).items()]
     subprocess.run(
         [sys.executable, "-m", "localdev.settings_loader", str(REPO / "airflow_settings.yaml"), *rewrites],
-        env=env, check=True, capture_output=True, cwd=REPO,
-    )  # fmt: skip
+        env=env,
+        check=True,
+        capture_output=True,
+        cwd=REPO,
+    )
     return AirflowSession(env=env, home=Path(env["AIRFLOW_HOME"]), stores=local_stores)
 
 
@@ -164,8 +182,11 @@ class BucketReader:
 
         from localdev import config
 
-        client = storage.Client(project="local-dev", credentials=AnonymousCredentials(),
-                                client_options={"api_endpoint": self.stores.endpoints["gcs"]})  # fmt: skip
+        client = storage.Client(
+            project="local-dev",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": self.stores.endpoints["gcs"]},
+        )
         return client.bucket(config.BUCKET)
 
     def _azure_container(self) -> Any:

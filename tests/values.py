@@ -116,8 +116,14 @@ def same(a: Any, b: Any) -> bool:
     if isinstance(a, decimal.Decimal):
         return str(a) == str(b)
     if isinstance(a, dt.datetime):
-        return (a == b and a.fold == b.fold and a.utcoffset() == b.utcoffset() and a.replace(tzinfo=None) == b.replace(
-            tzinfo=None) and type(a.tzinfo) is type(b.tzinfo) and str(a.tzinfo) == str(b.tzinfo))  # fmt: skip
+        return (
+            a == b
+            and a.fold == b.fold
+            and a.utcoffset() == b.utcoffset()
+            and a.replace(tzinfo=None) == b.replace(tzinfo=None)
+            and type(a.tzinfo) is type(b.tzinfo)
+            and str(a.tzinfo) == str(b.tzinfo)
+        )
     if isinstance(a, (list, tuple)):
         return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(a, dict):

@@ -40,8 +40,14 @@ class LocalRun:
     password: str = ""
 
     def localdev(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "localdev", *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=timeout)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-m", "localdev", *args],
+            env=self.env,
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     @property
     def url(self) -> str:

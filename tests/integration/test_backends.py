@@ -34,8 +34,13 @@ BACKENDS = [
 IDS = [b[0] for b in BACKENDS]
 
 
-PREFIXES = {"roundtrip": "it", "threshold": "it-threshold", "examples": "it-examples", "values": "it-values",
-            "values_inline": "it-values-inline"}  # fmt: skip
+PREFIXES = {
+    "roundtrip": "it",
+    "threshold": "it-threshold",
+    "examples": "it-examples",
+    "values": "it-values",
+    "values_inline": "it-values-inline",
+}
 
 
 @pytest.fixture(scope="module")
@@ -52,14 +57,16 @@ def dag_runs(airflow_session: Any) -> Callable[[str, bool], dict[str, Any]]:
             prefix = {what: {"AIRFLOW__XCOM_STORAGE__PREFIX": f"{p}/{name}"} for what, p in PREFIXES.items()}
             plan = {
                 "roundtrip": {"dag_id": roundtrip, "env": prefix["roundtrip"]},
-                "threshold": {"dag_id": roundtrip,
-                              "env": {**prefix["threshold"], "AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "10000000"}},
+                "threshold": {
+                    "dag_id": roundtrip,
+                    "env": {**prefix["threshold"], "AIRFLOW__XCOM_STORAGE__THRESHOLD_BYTES": "10000000"},
+                },
                 "simple": {"dag_id": "simple_xcom_dag", "env": prefix["examples"]},
                 "pokemon": {"dag_id": "fetch_pokemon_data_dag", "env": prefix["examples"]},
                 "values": {"dag_id": values, "env": prefix["values"]},
                 "values_inline": {"dag_id": values, "env": {**prefix["values_inline"], **inline}},
                 "values_serde": {"dag_id": "xcom_values_serde", "env": prefix["values"]},
-            }  # fmt: skip
+            }
             outcomes = airflow_session.run_dags(list(plan.values()), backend=f"include.xcom_backends.{name}")
             done[name] = dict(zip(plan, outcomes, strict=True))
         return done[name]

@@ -79,10 +79,19 @@ def test_200_mapped_pushes_then_purge_is_isolated(
 
     # Re-run one attempt: clear produce[7] of run A. Its old object must go, nothing else.
     old_7 = [k for k in produced_a if "/produce/7/" in k]
-    api.call(port, f"/api/v2/dags/{DAG}/clearTaskInstances", tok, body={
-        "dry_run": False, "dag_run_id": run_a, "task_ids": [["produce", 7]], "only_failed": False,
-        "reset_dag_runs": True, "include_downstream": True,
-    })  # fmt: skip
+    api.call(
+        port,
+        f"/api/v2/dags/{DAG}/clearTaskInstances",
+        tok,
+        body={
+            "dry_run": False,
+            "dag_run_id": run_a,
+            "task_ids": [["produce", 7]],
+            "only_failed": False,
+            "reset_dag_runs": True,
+            "include_downstream": True,
+        },
+    )
     assert api.wait_for_run(port, tok, DAG, run_a) == "success"
     after_a, after_b = run_objects(buckets, run_a), run_objects(buckets, run_b)
     new_7 = [k for k in after_a if "/produce/7/" in k]

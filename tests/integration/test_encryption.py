@@ -37,9 +37,17 @@ def s3_env(local_stores: Any, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]
 def store(encryption: Any) -> S3Store:
     from airflow.sdk import BaseHook
 
-    settings = XComStorageSettings.parse(bucket=config.BUCKET, prefix="it-encryption", conn_id="s3_xcom_backend_conn",
-                                         threshold_bytes=0, compression="snappy", dataframe_format="parquet",
-                                         timeout_seconds=10, max_attempts=1, encryption=encryption)  # fmt: skip
+    settings = XComStorageSettings.parse(
+        bucket=config.BUCKET,
+        prefix="it-encryption",
+        conn_id="s3_xcom_backend_conn",
+        threshold_bytes=0,
+        compression="snappy",
+        dataframe_format="parquet",
+        timeout_seconds=10,
+        max_attempts=1,
+        encryption=encryption,
+    )
     return S3Store(settings, BaseHook.get_connection("s3_xcom_backend_conn"))
 
 
@@ -50,10 +58,12 @@ def test_sse_c_object_cannot_be_read_without_the_key(s3_env: Any, s3_client: Any
     with pytest.raises(ClientError):  # no key
         s3_client.get_object(Bucket=config.BUCKET, Key="it-encryption/c.json")
     with pytest.raises(ClientError):  # another key
-        s3_client.get_object(Bucket=config.BUCKET, Key="it-encryption/c.json", SSECustomerAlgorithm="AES256",
-                             SSECustomerKey=bytes(32))  # fmt: skip
-    got = s3_client.get_object(Bucket=config.BUCKET, Key="it-encryption/c.json", SSECustomerAlgorithm="AES256",
-                               SSECustomerKey=KEY)  # fmt: skip
+        s3_client.get_object(
+            Bucket=config.BUCKET, Key="it-encryption/c.json", SSECustomerAlgorithm="AES256", SSECustomerKey=bytes(32)
+        )
+    got = s3_client.get_object(
+        Bucket=config.BUCKET, Key="it-encryption/c.json", SSECustomerAlgorithm="AES256", SSECustomerKey=KEY
+    )
     assert got["Body"].read() == b'{"secret": 1}' and got["SSECustomerAlgorithm"] == "AES256"
     with pytest.raises(Exception, match=r"c\.json"):  # our store without the key cannot read it either
         store(None).get("it-encryption/c.json")
@@ -95,10 +105,17 @@ def test_azure_encryption_scope_upload_is_accepted_and_reads_back(
     for key, value in connection_env(local_stores.ports).items():
         monkeypatch.setenv(key, value)
     conn_id = "azure_xcom_backend_conn"
-    settings = XComStorageSettings.parse(bucket=config.BUCKET, prefix="it-encryption", conn_id=conn_id,
-                                         threshold_bytes=0, compression="snappy", dataframe_format="parquet",
-                                         timeout_seconds=10, max_attempts=1,
-                                         encryption={"mode": "scope", "encryption_scope": "team-b-scope"})  # fmt: skip
+    settings = XComStorageSettings.parse(
+        bucket=config.BUCKET,
+        prefix="it-encryption",
+        conn_id=conn_id,
+        threshold_bytes=0,
+        compression="snappy",
+        dataframe_format="parquet",
+        timeout_seconds=10,
+        max_attempts=1,
+        encryption={"mode": "scope", "encryption_scope": "team-b-scope"},
+    )
     store = AzureBlobStore(settings, BaseHook.get_connection(conn_id))
     store.put("it-encryption/scoped.json", b'{"scoped": true}')
     assert bytes(store.get("it-encryption/scoped.json")) == b'{"scoped": true}'

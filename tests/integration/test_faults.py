@@ -94,8 +94,9 @@ class Harness:
     monkeypatch: pytest.MonkeyPatch
     prefix: str = field(default_factory=lambda: f"faults/{uuid.uuid4().hex[:8]}")
 
-    def backend(self, ports: dict[str, int] | None = None, conn_overrides: dict[str, str] | None = None,
-                **settings: Any) -> type[ObjectStorageXCom]:  # fmt: skip
+    def backend(
+        self, ports: dict[str, int] | None = None, conn_overrides: dict[str, str] | None = None, **settings: Any
+    ) -> type[ObjectStorageXCom]:
         ports = {**self.servers.ports, **(ports or {})}
         for key, value in connection_env(ports, **(conn_overrides or {})).items():
             self.monkeypatch.setenv(key, value)
@@ -299,8 +300,11 @@ def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness)
     BACKEND[harness.cloud].runtime().store.put(victim, b'"secret"')
     ref = push(backend, "mine")
     scheme = ref["uri"].split("://")[0]
-    for uri in (f"{scheme}://airflow-xcom/{victim}", f"{scheme}://airflow-xcom/{harness.prefix}/../{victim}",
-                f"{scheme}://other-bucket/{harness.prefix}/x.json"):  # fmt: skip
+    for uri in (
+        f"{scheme}://airflow-xcom/{victim}",
+        f"{scheme}://airflow-xcom/{harness.prefix}/../{victim}",
+        f"{scheme}://other-bucket/{harness.prefix}/x.json",
+    ):
         crafted = {**ref, "uri": uri}
         with pytest.raises(XComReferenceError, match="outside the configured location"):
             pull(backend, crafted)
@@ -310,9 +314,12 @@ def test_crafted_reference_cannot_read_or_delete_other_objects(harness: Harness)
 
 
 OTHER_ROWS: dict[str, dict[str, Any]] = {
-    "dag": {"dag_id": "other_dag"}, "run": {"run_id": "manual__2"}, "task": {"task_id": "t2"},
-    "map index": {"map_index": 3}, "key": {"key": "other_key"},
-}  # fmt: skip
+    "dag": {"dag_id": "other_dag"},
+    "run": {"run_id": "manual__2"},
+    "task": {"task_id": "t2"},
+    "map index": {"map_index": 3},
+    "key": {"key": "other_key"},
+}
 
 
 def test_reference_of_another_row_is_refused_for_preview_and_purge(harness: Harness) -> None:
@@ -386,9 +393,12 @@ def test_doctor_passes_and_leaves_no_probe(harness: Harness, capsys: pytest.Capt
 
 @pytest.mark.parametrize(
     ("setting", "failed_step"),
-    [({"bucket": "no-such-bucket"}, "bucket"), ({"conn_id": "nope"}, "connection"),
-     ({"max_attempts": "zero"}, "settings")],
-)  # fmt: skip
+    [
+        ({"bucket": "no-such-bucket"}, "bucket"),
+        ({"conn_id": "nope"}, "connection"),
+        ({"max_attempts": "zero"}, "settings"),
+    ],
+)
 def test_doctor_names_the_failing_step(harness: Harness, setting: dict[str, Any], failed_step: str) -> None:
     from include.xcom_backends.ops.doctor import run_checks
 

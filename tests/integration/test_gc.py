@@ -62,12 +62,13 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any, s3_c
     # 2. A DAG run deleted (as the UI/REST API do): its XCom rows go with it.
     dags_test("2023-02-01")
     deleted_run = objects() - cleaned
-    python(airflow_session, "-c", (
+    delete_last_run = (
         "from airflow.models.dagrun import DagRun; from airflow.utils.session import create_session\n"
         "with create_session() as s:\n"
         "    r = s.query(DagRun).filter(DagRun.dag_id == 'simple_xcom_dag').order_by(DagRun.id.desc()).first()\n"
         "    s.delete(r)"
-    ))  # fmt: skip
+    )
+    python(airflow_session, "-c", delete_last_run)
     # 3. `airflow dags test` re-run for the same logical date: the first object loses its row.
     dags_test("2023-03-01")
     first_attempt = objects() - cleaned - deleted_run
@@ -78,7 +79,7 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any, s3_c
 
     # 4. A crafted row (UI's "Add XCom", REST API) in the kept run names an orphan: it must not protect it.
     (orphan_key,) = first_attempt
-    python(airflow_session, "-c", (
+    add_crafted_row = (
         "import json; from airflow.models.dagrun import DagRun; from airflow.models.xcom import XComModel\n"
         "from airflow.utils.session import create_session\n"
         "with create_session() as s:\n"
@@ -87,7 +88,8 @@ def test_gc_deletes_exactly_the_orphans(airflow_session: Any, buckets: Any, s3_c
         "            'digest': 'sha256:' + '0' * 64}\n"
         "    XComModel.set('crafted', ref, dag_id=r.dag_id, task_id='pick_a_random_number', run_id=r.run_id,"
         "                  session=s)"
-    ))  # fmt: skip
+    )
+    python(airflow_session, "-c", add_crafted_row)
 
     dry = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0")
     assert "orphans: 3 (" in dry and "Dry run: nothing deleted" in dry

@@ -22,8 +22,15 @@ from tests.integration.localrun import LocalRun, processes_mentioning, started
 pytestmark = pytest.mark.integration
 CHROMIUM = os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium")
 # Headless Chromium as root in a closed network (see README, Troubleshooting).
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update"]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
 POKEMON = "fetch_pokemon_data_dag"
 
 
@@ -40,8 +47,14 @@ def test_up_serves_airflow_with_dags_and_connections(local_run: LocalRun) -> Non
     dags = api(local_run.ports["airflow"], "/api/v2/dags", token)
     assert {"simple_xcom_dag", POKEMON} <= {d["dag_id"] for d in dags["dags"]}
     conns = api(local_run.ports["airflow"], "/api/v2/connections", token)
-    assert {"s3_xcom_backend_conn", "gcs_xcom_backend_conn", "azure_xcom_backend_conn",
-            "minio_xcom_backend_conn", "pokeapi"} <= {c["connection_id"] for c in conns["connections"]}  # fmt: skip
+    wanted = {
+        "s3_xcom_backend_conn",
+        "gcs_xcom_backend_conn",
+        "azure_xcom_backend_conn",
+        "minio_xcom_backend_conn",
+        "pokeapi",
+    }
+    assert wanted <= {c["connection_id"] for c in conns["connections"]}
     plugins = api(local_run.ports["airflow"], "/api/v2/plugins", token)
     assert "xcom_storage" in {p["name"] for p in plugins["plugins"]}
 
@@ -122,10 +135,10 @@ def test_stored_xcoms_in_the_browser(local_run: LocalRun) -> None:
         expect(card.locator("dd.format")).to_have_text("parquet")
         expect(card.locator("dd.rows")).to_have_text("2 × 4 columns")
         header = card.locator("table.preview th").all_inner_texts()
-        assert [h.split("\n")[0] for h in header] == ["(index)", "pokemon", "base_experience", "height",
-                                                      "xp_per_height"]  # fmt: skip
-        assert card.locator("table.preview tbody tr").nth(0).locator("td").all_inner_texts() == [
-            "0", "pikachu", "112", "4", "28.0"]  # fmt: skip
+        columns = [h.split("\n")[0] for h in header]
+        assert columns == ["(index)", "pokemon", "base_experience", "height", "xp_per_height"]
+        first_row = card.locator("table.preview tbody tr").nth(0).locator("td").all_inner_texts()
+        assert first_row == ["0", "pikachu", "112", "4", "28.0"]
         page.screenshot(path=str(shots / "ui_stored_xcoms_dataframe.png"))
 
         # The dict: pretty-printed JSON.
@@ -173,8 +186,9 @@ def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: L
 
     # The plugin page of the crafted row: the refusal in its card, the rest of the page intact.
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    query = urllib.parse.urlencode({"dag_id": "simple_xcom_dag", "run_id": run_id, "task_id": "pick_a_random_number",
-                                    "map_index": -1})  # fmt: skip
+    query = urllib.parse.urlencode(
+        {"dag_id": "simple_xcom_dag", "run_id": run_id, "task_id": "pick_a_random_number", "map_index": -1}
+    )
     conn.request("GET", f"/xcom-storage/ti?{query}", headers={"Authorization": f"Bearer {token}"})
     resp = conn.getresponse()
     page = resp.read().decode()
@@ -209,8 +223,9 @@ def test_crafted_reference_reads_and_deletes_nothing_of_another_dag(local_run: L
 
     # The other DAG's object and value are untouched.
     assert s3.get_object(Bucket=config.BUCKET, Key=victim_key)["Body"].read() == victim_bytes
-    query = urllib.parse.urlencode({"dag_id": POKEMON, "run_id": pokemon_run["dag_run_id"],
-                                    "task_id": "calculate_xp_per_height", "map_index": -1})  # fmt: skip
+    query = urllib.parse.urlencode(
+        {"dag_id": POKEMON, "run_id": pokemon_run["dag_run_id"], "task_id": "calculate_xp_per_height", "map_index": -1}
+    )
     conn.request("GET", f"/xcom-storage/ti?{query}", headers={"Authorization": f"Bearer {token}"})
     assert "pikachu" in conn.getresponse().read().decode()
 

@@ -23,8 +23,9 @@ def dotenv_with(folder: Path, backend_line: str | None) -> Path:
     return path
 
 
-@pytest.mark.parametrize("backend_line", [f"AIRFLOW__CORE__XCOM_BACKEND={DEFAULT}", None],
-                         ids=["default-backend-line", "no-backend-line"])  # fmt: skip
+@pytest.mark.parametrize(
+    "backend_line", [f"AIRFLOW__CORE__XCOM_BACKEND={DEFAULT}", None], ids=["default-backend-line", "no-backend-line"]
+)
 def test_run_and_demo_with_the_default_backend(tmp_path: Path, backend_line: str | None) -> None:
     with started(tmp_path, dotenv_with(tmp_path, backend_line)) as run:
         assert "nothing was checked" in run.up_output, run.up_output

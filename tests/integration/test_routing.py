@@ -21,10 +21,15 @@ BACKEND = "include.xcom_backends.S3PandasXComBackend"
 PREFIX = "it-routing"
 TEAM_B_BUCKET = "airflow-xcom-team-b"
 STORES = {
-    "frames": {"type": "gcs", "conn_id": "gcs_xcom_backend_conn", "bucket": config.BUCKET, "prefix": f"{PREFIX}-frames",
-               "compression": "zstd"},
+    "frames": {
+        "type": "gcs",
+        "conn_id": "gcs_xcom_backend_conn",
+        "bucket": config.BUCKET,
+        "prefix": f"{PREFIX}-frames",
+        "compression": "zstd",
+    },
     "team_b": {"type": "s3", "conn_id": "s3_xcom_backend_conn", "bucket": TEAM_B_BUCKET, "prefix": PREFIX},
-}  # fmt: skip
+}
 RULES = [
     {"name": "secrets stay in the database", "key": "secret_*", "to": "inline"},
     {"name": "frames to GCS", "kind": "frame", "to": "frames"},
@@ -90,12 +95,18 @@ def test_each_value_lands_where_its_rule_says(airflow_session: Any, buckets: Any
     from google.auth.credentials import AnonymousCredentials
     from google.cloud import storage
 
-    gcs_client = storage.Client(project="local-dev", credentials=AnonymousCredentials(),
-                                client_options={"api_endpoint": airflow_session.stores.endpoints["gcs"]})  # fmt: skip
+    gcs_client = storage.Client(
+        project="local-dev",
+        credentials=AnonymousCredentials(),
+        client_options={"api_endpoint": airflow_session.stores.endpoints["gcs"]},
+    )
     gcs_client.bucket(config.BUCKET).blob(orphan).upload_from_string(b"orphan")
     gc = python(airflow_session, "-m", "include.xcom_backends", "gc", "--older-than-hours", "0")
-    for location in (f"gs://{config.BUCKET}/{PREFIX}-frames/", f"s3://{config.BUCKET}/{PREFIX}/",
-                     f"s3://{TEAM_B_BUCKET}/{PREFIX}/"):  # fmt: skip
+    for location in (
+        f"gs://{config.BUCKET}/{PREFIX}-frames/",
+        f"s3://{config.BUCKET}/{PREFIX}/",
+        f"s3://{TEAM_B_BUCKET}/{PREFIX}/",
+    ):
         assert f"under {location}" in gc, gc
     assert gc.count("referenced by an XCom row: 1") == 3 and orphan in gc and "rows whose reference" not in gc
 

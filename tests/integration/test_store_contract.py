@@ -32,9 +32,16 @@ STORES: dict[str, tuple[type[ObjectStore], str | None]] = {
 @pytest.fixture(params=list(STORES))
 def store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> ObjectStore:
     cls, conn_id = STORES[request.param]
-    settings = XComStorageSettings.parse(bucket=config.BUCKET, prefix="contract", conn_id=conn_id or "mem",
-                                         threshold_bytes=0, compression="snappy", dataframe_format="parquet",
-                                         timeout_seconds=10, max_attempts=2)  # fmt: skip
+    settings = XComStorageSettings.parse(
+        bucket=config.BUCKET,
+        prefix="contract",
+        conn_id=conn_id or "mem",
+        threshold_bytes=0,
+        compression="snappy",
+        dataframe_format="parquet",
+        timeout_seconds=10,
+        max_attempts=2,
+    )
     if conn_id is None:
         return cls(settings, None)
     request.applymarker(pytest.mark.integration)
@@ -114,8 +121,9 @@ def test_uri_names_scheme_bucket_and_key(store: ObjectStore) -> None:
 
 
 def test_a_client_can_be_injected() -> None:
-    settings = XComStorageSettings.parse(bucket="b", prefix="p", conn_id="c", threshold_bytes=0,
-                                         compression="snappy", dataframe_format="parquet")  # fmt: skip
+    settings = XComStorageSettings.parse(
+        bucket="b", prefix="p", conn_id="c", threshold_bytes=0, compression="snappy", dataframe_format="parquet"
+    )
     client: dict[Any, bytes] = {}
     store = MemoryStore(settings, None, client=client)
     store.put("k", b"v")

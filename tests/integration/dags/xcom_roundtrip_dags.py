@@ -30,8 +30,14 @@ def frame() -> Any:
 
 
 def roundtrip_dag(dag_id: str, with_pandas: bool) -> None:
-    @dag(dag_id=dag_id, start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
-         default_args={"retries": 0})  # fmt: skip
+    @dag(
+        dag_id=dag_id,
+        start_date=datetime(2024, 1, 1),
+        schedule=None,
+        catchup=False,
+        tags=["test"],
+        default_args={"retries": 0},
+    )
     def _dag() -> None:
         @task
         def push_json() -> dict[str, Any]:
@@ -109,8 +115,16 @@ roundtrip_dag("xcom_roundtrip_json", with_pandas=False)
 roundtrip_dag("xcom_roundtrip_pandas", with_pandas=True)
 
 
-@dag(dag_id="xcom_concurrency", start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
-     params={"n": 200}, max_active_tasks=64, default_args={"retries": 0})  # fmt: skip
+@dag(
+    dag_id="xcom_concurrency",
+    start_date=datetime(2024, 1, 1),
+    schedule=None,
+    catchup=False,
+    tags=["test"],
+    params={"n": 200},
+    max_active_tasks=64,
+    default_args={"retries": 0},
+)
 def xcom_concurrency() -> None:
     """n mapped tasks push at once; the downstream task checks every value, in order."""
 

@@ -23,8 +23,14 @@ def frame() -> Any:
     return mixed_frame(500)
 
 
-@dag(dag_id="routing_team_a", start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
-     default_args={"retries": 0})  # fmt: skip
+@dag(
+    dag_id="routing_team_a",
+    start_date=datetime(2024, 1, 1),
+    schedule=None,
+    catchup=False,
+    tags=["test"],
+    default_args={"retries": 0},
+)
 def routing_team_a() -> None:
     @task
     def push_frame() -> Any:
@@ -52,8 +58,14 @@ def routing_team_a() -> None:
     secret >> checked
 
 
-@dag(dag_id="routing_team_b", start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
-     default_args={"retries": 0})  # fmt: skip
+@dag(
+    dag_id="routing_team_b",
+    start_date=datetime(2024, 1, 1),
+    schedule=None,
+    catchup=False,
+    tags=["test"],
+    default_args={"retries": 0},
+)
 def routing_team_b() -> None:
     @task
     def push_json() -> Any:  # not dict: a dict annotation would mean multiple_outputs

@@ -45,8 +45,14 @@ def as_equal(a: Any, b: Any) -> bool:
 
 
 def values_dag(dag_id: str, kinds: tuple[str, ...], binary: bool, strict: bool = True) -> None:
-    @dag(dag_id=dag_id, start_date=datetime(2024, 1, 1), schedule=None, catchup=False, tags=["test"],
-         default_args={"retries": 0})  # fmt: skip
+    @dag(
+        dag_id=dag_id,
+        start_date=datetime(2024, 1, 1),
+        schedule=None,
+        catchup=False,
+        tags=["test"],
+        default_args={"retries": 0},
+    )
     def _dag() -> None:
         @task
         def push_values() -> Any:
@@ -67,8 +73,11 @@ def values_dag(dag_id: str, kinds: tuple[str, ...], binary: bool, strict: bool =
             # Pulled, not passed as an argument: Airflow uploads a task's arguments as its rendered
             # fields in JSON, which fails on NaN under any XCom backend.
             together = ti.xcom_pull(task_ids="push_values")
-            wrong = [key for key, value in expected(kinds).items()
-                     if not same(value, ti.xcom_pull(task_ids="push_values", key=key))]  # fmt: skip
+            wrong = [
+                key
+                for key, value in expected(kinds).items()
+                if not same(value, ti.xcom_pull(task_ids="push_values", key=key))
+            ]
             assert not wrong, f"came back different: {wrong}"
             assert same(nested(expected(kinds)), together), together
 
@@ -87,8 +96,11 @@ def values_dag(dag_id: str, kinds: tuple[str, ...], binary: bool, strict: bool =
                 from tests.values import same
 
                 ti = get_current_context()["ti"]
-                wrong = [key for key, value in expected(("binary_values",)).items()
-                         if not same(value, ti.xcom_pull(task_ids="push_binary", key=key))]  # fmt: skip
+                wrong = [
+                    key
+                    for key, value in expected(("binary_values",)).items()
+                    if not same(value, ti.xcom_pull(task_ids="push_binary", key=key))
+                ]
                 assert not wrong, f"came back different: {wrong}"
 
             push_binary() >> check_binary()
