@@ -161,7 +161,7 @@ class ObjectStorageXCom(BaseXCom):
                 raise XComStorageConfigError(
                     f"{cls.__name__}: could not create a {store_class.__name__} client from Airflow "
                     f"connection {settings.conn_id!r}{where} ({type(exc).__name__}: {exc}). Check the connection's "
-                    f"fields for this store (see README, Configuration)."
+                    f"fields for this store (see docs/configuration.md)."
                 ) from exc
             rt = ObjectStorageXCom._runtimes[(cls, name)] = StoreRuntime(name, settings, store)
         return rt

@@ -450,7 +450,7 @@ class ParquetCodec:
 
 
 class CSVCodec:
-    """The tutorial's CSV: readable anywhere, but loses dtypes (see README); the push logs which columns."""
+    """The tutorial's CSV: readable anywhere, but loses dtypes (docs/value-types.md); the push logs which columns."""
 
     format = "csv"
 

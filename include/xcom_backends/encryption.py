@@ -67,7 +67,7 @@ class Encryption:
                 raise XComStorageConfigError(f"Invalid {where}: not valid JSON ({exc}).") from None
         if not isinstance(value, dict) or value.get("mode") not in MODES:
             raise XComStorageConfigError(
-                f'Invalid {where}: expected {{"mode": ...}} with mode one of {", ".join(MODES)} (README, Encryption).'
+                f'Invalid {where}: expected {{"mode": ...}} with mode one of {", ".join(MODES)} (docs/encryption.md).'
             )
         mode = value["mode"]
         fields = MODES[mode]
@@ -102,7 +102,7 @@ class Encryption:
         if not text:
             raise XComStorageConfigError(
                 f"Encryption mode {self.mode!r} needs a customer key: set the {KEY_EXTRA!r} extra of Airflow "
-                f"connection {conn_id!r} to the base64 of a 32-byte key (README, Encryption)."
+                f"connection {conn_id!r} to the base64 of a 32-byte key (docs/encryption.md)."
             )
         try:
             key = base64.b64decode(str(text), validate=True)
@@ -111,6 +111,6 @@ class Encryption:
         if len(key) != 32:
             raise XComStorageConfigError(
                 f"The {KEY_EXTRA!r} extra of Airflow connection {conn_id!r} is not the base64 of a 32-byte (AES-256) "
-                f"key; encryption mode {self.mode!r} needs one (README, Encryption)."
+                f"key; encryption mode {self.mode!r} needs one (docs/encryption.md)."
             )
         return key

@@ -120,7 +120,7 @@ class XComRow:
 
     A push, a purge and the UI know the whole identity. A pull knows the DAG, task and key it asked
     for, but not the run when it includes prior dates, nor the map index when it pulls every index;
-    a lazy sequence's items come with no identity at all (see README, Security)."""
+    a lazy sequence's items come with no identity at all (see docs/security.md)."""
 
     dag_id: str | None = None
     run_id: str | None = None

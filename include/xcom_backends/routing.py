@@ -122,7 +122,7 @@ class Routing:
 def _bad(setting: str, what: str, problem: str) -> XComStorageConfigError:
     return XComStorageConfigError(
         f"Invalid [{SECTION}] {setting}: {what}: {problem}. Fix AIRFLOW__{SECTION.upper()}__{setting.upper()} "
-        f"or the [{SECTION}] section of airflow.cfg (README, Routing)."
+        f"or the [{SECTION}] section of airflow.cfg (docs/routing.md)."
     )
 
 

@@ -71,7 +71,7 @@ class XComStorageSettings:
                 return XComStorageConfigError(
                     f"Invalid [{SECTION}] stores: store {store!r}: {name} = {value!r}: expected {expected}. "
                     f"Fix AIRFLOW__{SECTION.upper()}__STORES or the [{SECTION}] section of airflow.cfg "
-                    "(README, Routing)."
+                    "(docs/routing.md)."
                 )
             return XComStorageConfigError(
                 f"Invalid setting [{SECTION}] {name} = {value!r}: expected {expected}. "

@@ -1,6 +1,6 @@
 """Encryption at rest against the local servers that implement it: SeaweedFS enforces SSE-C (an
 object written with a customer key cannot be read without it) and records SSE-S3. The other modes
-are checked as the exact requests each SDK sends (tests/unit/test_encryption.py); README, Encryption
+are checked as the exact requests each SDK sends (tests/unit/test_encryption.py); docs/encryption.md
 says which is which.
 """
 

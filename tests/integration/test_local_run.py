@@ -21,7 +21,7 @@ from tests.integration.localrun import LocalRun, processes_mentioning, started
 
 pytestmark = pytest.mark.integration
 CHROMIUM = os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium")
-# Headless Chromium as root in a closed network (see README, Troubleshooting).
+# Headless Chromium as root in a closed network (see docs/troubleshooting.md).
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

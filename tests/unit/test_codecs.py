@@ -78,7 +78,7 @@ def test_csv_is_the_tutorials_format_and_loses_dtypes() -> None:
     assert bytes(encoded.data).decode().splitlines()[0] == ",pokemon,xp"
     back = codec.decode(encoded.data, encoded.kind)
     assert back["xp"].tolist() == [112, 60]
-    # What CSV loses (documented in the README): e.g. the categorical dtype.
+    # What CSV loses (documented in docs/value-types.md): e.g. the categorical dtype.
     cat = pd.DataFrame({"c": pd.Categorical(["a"])})
     assert str(codec.decode(codec.encode(cat).data, "dataframe")["c"].dtype) != "category"
 

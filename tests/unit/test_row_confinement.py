@@ -84,7 +84,7 @@ def test_crafted_reference_is_refused_for_pull_preview_and_purge(supervisor: Sup
 
     with pytest.raises(XComReferenceError, match="not under that row's own location"):
         MemJSON.delete(**IDS)
-    assert supervisor.deleted == []  # the row stays, so the refusal is seen (README, Security)
+    assert supervisor.deleted == []  # the row stays, so the refusal is seen (docs/security.md)
     with pytest.raises(XComReferenceError):
         MemJSON.purge(stored_row(crafted))
 

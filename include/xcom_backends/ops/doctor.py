@@ -18,11 +18,11 @@ from include.xcom_backends.routing import DEFAULT
 FIXES = {
     "settings": "fix the setting named above (AIRFLOW__XCOM_STORAGE__* / [xcom_storage])",
     "connection": "create the connection (UI, airflow_settings.yaml, AIRFLOW_CONN_<ID>) or set [xcom_storage] conn_id",
-    "client": "complete the connection's fields for this store (README, Configuration)",
+    "client": "complete the connection's fields for this store (docs/configuration.md)",
     "bucket": "create the bucket, fix [xcom_storage] bucket, or grant list/read on it; check that the endpoint is "
     "reachable",
-    "owner": "give this deployment its own bucket or [xcom_storage] prefix (README, Security)",
-    "write probe": "grant put-object on the prefix (README, least-privilege policies)",
+    "owner": "give this deployment its own bucket or [xcom_storage] prefix (docs/operations.md)",
+    "write probe": "grant put-object on the prefix (docs/security.md)",
     "read probe": "grant get-object on the prefix",
     "delete probe": "grant delete-object on the prefix",
 }

@@ -3,8 +3,9 @@
 obstore speaks S3, Azure Blob and GCS with one API, so ``put``/``get``/``delete``/``list`` and the
 "no such object" mapping are written once here; a cloud's subclass only turns its Airflow connection
 into an obstore store (``_connect``). Why obstore: importing it and building a client takes about
-0.02 s in a fresh process, against 0.45 s for boto3 and 0.6 s for azure-storage-blob (README,
-Performance), and every task process pays that before its first byte moves.
+0.02 s in a fresh process, against 0.45 s for boto3 and 0.6 s for azure-storage-blob (see
+docs/configuration.md, Choosing a backend), and every task process pays that before its first
+byte moves.
 
 Timeouts and retries are obstore's own (``ClientConfig``, ``RetryConfig``): the read timeout of
 every request is ``timeout_seconds``, the connect timeout ``connect_timeout``, and a failed request
