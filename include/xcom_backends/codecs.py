@@ -185,18 +185,38 @@ def _set_arrow_aside(table: Any, extra: dict[str, Any]) -> tuple[Any, dict[str, 
         return table, {}
     wanted = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(extra["arrow"])))
     meta = table.schema.pandas_metadata
+    entries = {entry.get("field_name", entry["name"]): entry for entry in meta["columns"]}
     set_aside: dict[str, Any] = {}
     for field in wanted:
         column = table.column(field.name)
         # str(): type equality ignores the names of nested fields, which pandas' dtype shows.
+        is_index = field.name in meta.get("index_columns", [])  # pyarrow rebuilds index levels through NumPy
+        if (
+            not is_index
+            and str(column.type) == str(field.type)
+            and _rebuilt_by_pyarrow(entries[field.name], field.type)
+        ):
+            continue
         set_aside[field.name] = column if str(column.type) == str(field.type) else column.cast(field.type)
         i = table.schema.get_field_index(field.name)
         table = table.set_column(i, pa.field(field.name, pa.null()), pa.nulls(len(table)))
-    for entry in meta["columns"]:
-        if entry.get("field_name", entry["name"]) in set_aside:
-            entry.update(pandas_type="empty", numpy_type="object", metadata=None)
+        entries[field.name].update(pandas_type="empty", numpy_type="object", metadata=None)
     table = table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(meta).encode()})
     return table, set_aside
+
+
+def _rebuilt_by_pyarrow(entry: dict[str, Any], arrow_type: Any) -> bool:
+    """Whether pyarrow rebuilds this data column's exact ``pd.ArrowDtype`` from pandas' metadata on its
+    own, without a copy (simple types: ``int64[pyarrow]``, ``timestamp[us, tz=UTC][pyarrow]``...): its
+    dtype name parses back to that dtype. Nested, dictionary and decimal types' names do not, nor ``string[pyarrow]``,
+    which pandas reads as its own string dtype."""
+    import pandas as pd
+
+    try:
+        dtype = pd.api.types.pandas_dtype(entry["numpy_type"])
+    except (TypeError, ValueError, NotImplementedError):
+        return False
+    return isinstance(dtype, pd.ArrowDtype) and str(dtype.pyarrow_dtype) == str(arrow_type)
 
 
 def _put_arrow_back(frame: pd.DataFrame, table: Any, set_aside: dict[str, Any]) -> pd.DataFrame:
