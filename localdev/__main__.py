@@ -96,6 +96,11 @@ def prepare_airflow(stores: Stores, env: dict[str, str]) -> None:
     except Exception as exc:
         raise SystemExit(f"FAILED: step 'create buckets': {type(exc).__name__}: {exc}. Logs: {LOGS}") from None
     step("airflow db migrate (SQLite)", [sys.executable, "-m", "airflow", "db", "migrate"], env, "db-migrate.log")
+
+
+def load_settings_into_db(stores: Stores, env: dict[str, str]) -> None:
+    """``make demo`` with no Airflow running (no API server): the same entries as ``load_settings``,
+    written straight into the metadata database."""
     rewrites = [f"--rewrite={old}={new}" for old, new in config.host_rewrites(stores.ports).items()]
     step(
         "loading connections, pools and variables from airflow_settings.yaml",
@@ -103,6 +108,30 @@ def prepare_airflow(stores: Stores, env: dict[str, str]) -> None:
         env,
         "settings.log",
     )
+
+
+def load_settings(stores: Stores, env: dict[str, str], port: int) -> None:
+    """Load airflow_settings.yaml as ``astro dev start`` does once the API server is healthy: through the
+    REST API (POST, and PATCH what exists), with the Docker hosts pointed at the local servers."""
+    from localdev.settings_loader import LoadError, SettingsError, auth_header, load_via_api, plan
+
+    log = LOGS / "settings.log"
+    say("==> loading connections, pools and variables from airflow_settings.yaml through the REST API ...")
+    t0 = time.monotonic()
+    root = f"http://127.0.0.1:{port}"
+    lines = []
+    try:
+        settings = plan(config.REPO / "airflow_settings.yaml", config.host_rewrites(stores.ports))
+        lines += settings.skipped
+        outcomes = load_via_api(f"{root}/api/v2", auth_header(root, api_password(env)), settings)
+        lines += [outcome.line() for outcome in outcomes]
+    except (SettingsError, LoadError, OSError) as exc:
+        log.write_text("\n".join([*lines, f"{type(exc).__name__}: {exc}", ""]))
+        raise SystemExit(f"\nFAILED: step 'load airflow_settings.yaml': {exc}. Full log: {log}") from None
+    log.write_text("\n".join([*lines, ""]))
+    counts = ", ".join(f"{len(getattr(settings, kind))} {kind}" for kind in ("connections", "pools", "variables"))
+    skipped = f", {len(settings.skipped)} skipped" if settings.skipped else ""
+    say(f"    done in {time.monotonic() - t0:.1f}s: {counts}{skipped} (log: {log})")
 
 
 def password(env: dict[str, str]) -> str:
@@ -115,6 +144,18 @@ def password(env: dict[str, str]) -> str:
         return f"(see {path})"
 
 
+def api_password(env: dict[str, str]) -> str:
+    """The admin password for /auth/token: the generated one, or "admin" (what the Astro CLI sends) when
+    SIMPLE_AUTH_MANAGER_ALL_ADMINS lets any credentials in."""
+    if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true":
+        return "admin"
+    path = Path(env["AIRFLOW_HOME"]) / "simple_auth_manager_passwords.json.generated"
+    try:
+        return str(json.loads(path.read_text()).get("admin", "admin"))
+    except (OSError, ValueError):
+        return "admin"
+
+
 def cmd_up(_: argparse.Namespace) -> None:
     if airflow_running():
         say(f"Already running (state in {config.STATE}). `make stop` first to restart.")
@@ -122,18 +163,10 @@ def cmd_up(_: argparse.Namespace) -> None:
     t_start = time.monotonic()
     stores = running_stores() or start_stores()
     env = airflow_env(config.STATE)
+    port = config.DEFAULT_PORTS["airflow"]
+    airflow: Server | None = None
     try:
         prepare_airflow(stores, env)
-        step(
-            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
-            [sys.executable, "-m", "include.xcom_backends", "doctor"],
-            {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
-            "doctor.log",
-        )
-        doctor_lines = (LOGS / "doctor.log").read_text().splitlines()
-        passed = [line for line in doctor_lines if "[PASS]" in line or line.startswith("Active XCom backend:")]
-        say("\n".join("    " + line for line in passed))
-        port = config.DEFAULT_PORTS["airflow"]
         airflow = Server(
             "Airflow (standalone)",
             [sys.executable, "-m", "airflow", "standalone"],
@@ -146,8 +179,23 @@ def cmd_up(_: argparse.Namespace) -> None:
         airflow.start(timeout=240)
         RUN_FILE.write_text(json.dumps({"airflow_pid": airflow.pid, "port": port}, indent=2))
         say(f"    Airflow answered its health check in {time.monotonic() - t0:.1f}s")
+        # As `astro dev start`: the settings file goes in through the API once the health check passes;
+        # the preflight check needs those connections, so it comes after them.
+        load_settings(stores, env, port)
+        step(
+            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
+            [sys.executable, "-m", "include.xcom_backends", "doctor"],
+            {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
+            "doctor.log",
+        )
+        doctor_lines = (LOGS / "doctor.log").read_text().splitlines()
+        passed = [line for line in doctor_lines if "[PASS]" in line or line.startswith("Active XCom backend:")]
+        say("\n".join("    " + line for line in passed))
     except (SystemExit, StartError) as exc:
         say(str(exc))
+        if airflow is not None and airflow.pid is not None:
+            stop_group(airflow.pid, timeout=40)
+            RUN_FILE.unlink(missing_ok=True)
         stores.stop()
         raise SystemExit(1) from None
     say(
@@ -187,6 +235,7 @@ def cmd_demo(_: argparse.Namespace) -> None:
     try:
         if not airflow_running():
             prepare_airflow(stores, env)
+            load_settings_into_db(stores, env)
         say(f"XCom backend: {active_backend(env)}")
         for dag_id in ("simple_xcom_dag", "fetch_pokemon_data_dag"):
             step(

@@ -4,9 +4,27 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
+
+
+def request(
+    url: str, method: str, auth_header: str = "", body: bytes | None = None, timeout: float = 60
+) -> tuple[int, bytes]:
+    """One HTTP request that hands back (status, body) whatever the status (4xx/5xx included), like the
+    Astro CLI's ``airflowAPIRequest`` (settings/settings.go): a body goes as JSON, ``auth_header`` as the
+    whole Authorization value ("Bearer ...") when not empty."""
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    if auth_header:
+        headers["Authorization"] = auth_header
+    req = urllib.request.Request(url, data=body, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return resp.status, resp.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
 
 
 def call(port: int, path: str, token: str | None = None, body: Any = None, method: str | None = None) -> Any:
