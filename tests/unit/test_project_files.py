@@ -12,6 +12,7 @@ import include.xcom_backends as backends
 from include.xcom_backends.backend import ObjectStorageXCom
 from localdev import config
 from localdev.airflow_env import read_dotenv
+from localdev.astro_image import dockerignore_patterns, ignored
 from localdev.config import REPO
 
 BACKEND_LINE = re.compile(r"^(#\s*)?AIRFLOW__CORE__XCOM_BACKEND=(\S+)$")
@@ -55,11 +56,35 @@ def test_compose_override_serves_the_hosts_the_connections_use() -> None:
         assert host_port in settings
 
 
+ASTRO_FILES = [
+    "Dockerfile",
+    "requirements.txt",
+    "packages.txt",
+    ".env",
+    "airflow_settings.yaml",
+    ".astro/config.yaml",
+    # what `astro dev parse` runs (astro-cli DefaultTestPath) and the files it exempts
+    ".astro/test_dag_integrity_default.py",
+    ".astro/dag_integrity_exceptions.txt",
+]
+
+
 def test_astro_layout() -> None:
-    files = ["Dockerfile", "requirements.txt", "packages.txt", ".env", "airflow_settings.yaml", ".astro/config.yaml"]
-    for path in [*files, ".dockerignore", ".gitignore", "dags", "include", "plugins", "tests"]:
+    patterns = dockerignore_patterns()
+    for path in [*ASTRO_FILES, ".dockerignore", ".gitignore", "dags", "include", "plugins", "tests"]:
+        if ignored(path, patterns) and not (REPO / path).exists():
+            continue  # in the image (astro dev pytest): .dockerignore leaves it out
         assert (REPO / path).exists(), path
     assert (REPO / "Dockerfile").read_text().splitlines()[-1].startswith("FROM astrocrpublic.azurecr.io/runtime:3.3-")
+
+
+def test_the_image_gets_what_astro_dev_parse_and_pytest_run() -> None:
+    patterns = dockerignore_patterns()
+    for path in [".astro/test_dag_integrity_default.py", ".astro/dag_integrity_exceptions.txt", "dags", "tests"]:
+        assert not ignored(path, patterns), f".dockerignore leaves {path} out of the image"
+    # the host-only files the CLI reads itself (--env-file .env, connections pushed from airflow_settings.yaml)
+    for path in [".env", "airflow_settings.yaml", ".venv", ".local", "localdev/node/node_modules"]:
+        assert ignored(path, patterns), f"{path} would be copied into the image"
 
 
 def _pins(path: Any) -> dict[str, str]:
