@@ -2,6 +2,10 @@
 
 The servers (SeaweedFS, fake-gcs-server, Azurite, the Pokémon API stub) are started once per
 session on free 127.0.0.1 ports and stopped at the end.
+
+In the Astro image (`astro dev pytest`) neither the servers' programs nor the dev tools that `make
+install` puts in .venv are there: the tests that need them are skipped, each with a one-line reason
+naming `make test`. Under `make test` (XCOM_REQUIRE_SERVERS=1) a missing one fails instead.
 """
 
 from __future__ import annotations
@@ -113,8 +117,145 @@ class AirflowSession:
         ]
 
 
+# --- What `make test` installs and the Astro image does not have ------------------------------------
+# XCOM_REQUIRE_SERVERS=1 (set by `make test`): the local servers and the dev tools must be installed,
+# a test that needs a missing one fails instead of being skipped.
+REQUIRE_SERVERS = "XCOM_REQUIRE_SERVERS"
+SERVERS_REASON = (
+    "needs the local object stores (SeaweedFS, fake-gcs-server, Azurite) that `make test` installs; "
+    "skipped in the image"
+)
+# Dev tools of requirements-local.in (not in requirements.txt, so not in the image), by import name
+# (test modules importing them) and by program (tests running them, next to the interpreter).
+DEV_MODULES = {"hypothesis", "markdown", "mkdocs", "playwright", "yaml", "ruff", "mypy"}
+DEV_PROGRAMS = {"test_lint.py": ("ruff", "mypy", "mkdocs")}
+
+
+def missing_local_servers() -> list[str]:
+    """The local servers' programs that are not installed (none after `make install`)."""
+    from localdev import config
+
+    missing = []
+    if not (Path(sys.executable).parent / "weed").exists():
+        missing.append("SeaweedFS (weed)")
+    try:
+        from localdev.servers import fake_gcs_binary
+
+        if not fake_gcs_binary().exists():
+            missing.append("fake-gcs-server")
+    except ImportError:
+        missing.append("fake-gcs-server")
+    if not (config.NODE_BIN / "azurite-blob").exists():
+        missing.append("Azurite")
+    return missing
+
+
+def servers_required() -> bool:
+    return os.environ.get(REQUIRE_SERVERS) == "1"
+
+
+def need_local_servers() -> None:
+    """Skip (in the image) or fail (under `make test`) when a local server's program is missing."""
+    missing = missing_local_servers()
+    if not missing:
+        return
+    if servers_required():
+        pytest.fail(f"{REQUIRE_SERVERS}=1 but not installed: {', '.join(missing)} (run `make install`)", pytrace=False)
+    pytest.skip(SERVERS_REASON)
+
+
+def dev_tool_reason(tools: list[str]) -> str:
+    return f"needs {', '.join(tools)}, dev tools `make test` installs (requirements-local.in); skipped in the image"
+
+
+def need_dev_programs(item: pytest.Item) -> None:
+    programs = DEV_PROGRAMS.get(item.path.name, ())
+    missing = [name for name in programs if not (Path(sys.executable).parent / name).exists()]
+    if not missing:
+        return
+    if servers_required():
+        pytest.fail(f"{REQUIRE_SERVERS}=1 but not installed: {', '.join(missing)} (run `make install`)", pytrace=False)
+    pytest.skip(dev_tool_reason(missing))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("integration"):
+        need_local_servers()
+    need_dev_programs(item)
+
+
+class _DevToolsModule(pytest.Module):
+    """A test module that imports a dev tool the image lacks is skipped (with the reason) rather than
+    an error, outside `make test`."""
+
+    def _getobj(self) -> Any:
+        try:
+            return super()._getobj()
+        except self.CollectError as exc:
+            tool = _missing_dev_module(exc.__cause__, self.path)
+            if tool and not servers_required():
+                raise pytest.skip.Exception(dev_tool_reason([tool]), allow_module_level=True) from None
+            raise
+
+
+def _missing_dev_module(error: BaseException | None, module_path: Path) -> str | None:
+    """The dev tool whose absence ``error`` is, if the test module itself imports it (not the code it tests)."""
+    if not isinstance(error, ModuleNotFoundError) or (error.name or "").split(".")[0] not in DEV_MODULES:
+        return None
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame.f_code.co_filename)
+        tb = tb.tb_next
+    importer = [name for name in frames if not name.startswith("<frozen importlib")]
+    if importer and Path(importer[-1]) == module_path:
+        return (error.name or "").split(".")[0]
+    return None
+
+
+def pytest_pycollect_makemodule(module_path: Path, parent: Any) -> pytest.Module | None:
+    if module_path.name.startswith("test_"):
+        return _DevToolsModule.from_parent(parent, path=module_path)
+    return None
+
+
+def left_out_of_image(error: BaseException | None) -> str | None:
+    """The project file whose absence ``error`` (or what caused it) is, if ``.dockerignore`` leaves that
+    file out of the image (.env, airflow_settings.yaml): the test reads a file only the host has."""
+    from localdev.astro_image import dockerignore_patterns, ignored
+
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, FileNotFoundError) and error.filename:
+            path = Path(os.fsdecode(error.filename))
+            if path.is_relative_to(REPO) and not path.exists():
+                rel = path.relative_to(REPO).as_posix()
+                if ignored(rel, dockerignore_patterns()):
+                    return rel
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def host_file_reason(rel: str) -> str:
+    return f"needs {rel}, which .dockerignore leaves out of the image; `make test` runs it"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Outside `make test`, a test that failed only because a host-only project file is absent (in the
+    image) is reported as skipped, with the file named."""
+    report = yield
+    if report.failed and call.excinfo is not None and call.when in ("setup", "call") and not servers_required():
+        rel = left_out_of_image(call.excinfo.value)
+        if rel:
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), (item.location[1] or 0) + 1, f"Skipped: {host_file_reason(rel)}")
+    return report
+
+
 @pytest.fixture(scope="session")
 def local_stores() -> Iterator[Any]:
+    need_local_servers()
     from localdev.servers import Stores, free_port
 
     stores = Stores(_SESSION_TMP / "stores", {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi")})
