@@ -114,6 +114,7 @@ def main() -> None:
 
 CHROMIUM = Path(os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium"))
 PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+DOCKER_COMPOSE = Path(os.environ.get("XCOM_DOCKER_COMPOSE", "/usr/bin/docker-compose"))
 
 
 def ensure_debian_package(package: str, needed: Path, purpose: str, env_var: str) -> None:
@@ -140,5 +141,8 @@ if __name__ == "__main__":
         ensure_debian_package("chromium", CHROMIUM, "the UI plugin's browser test", "XCOM_CHROMIUM")
     elif sys.argv[1:] == ["--postgres"]:
         ensure_debian_package("postgresql", PG_BIN / "initdb", "the at-scale benchmark", "XCOM_PG_BIN")
+    elif sys.argv[1:] == ["--compose"]:  # Compose v1 (Python): validates and merges compose files, no engine
+        purpose = "the check of the Astro CLI's compose project"
+        ensure_debian_package("docker-compose", DOCKER_COMPOSE, purpose, "XCOM_DOCKER_COMPOSE")
     else:
         main()

@@ -55,15 +55,21 @@ def test_base_has_the_cli_services_on_the_airflow_network() -> None:
     assert set(doc["volumes"]) == {"postgres_data", "airflow_logs"}
 
 
-def test_base_is_rendered_for_this_project() -> None:
-    name = "airflow-object-storage-xcom_" + hashlib.md5(str(REPO).encode()).hexdigest()[:6]
-    assert astro_compose.astro_project_name() == name
+def test_base_is_rendered_for_this_project(tmp_path: Path) -> None:
+    # A project with the settings file and .env (the Astro image leaves both out of its copy of the repo).
+    project = tmp_path / "project"
+    (project / ".astro").mkdir(parents=True)
+    shutil.copy(REPO / ".astro" / "config.yaml", project / ".astro" / "config.yaml")
+    (project / "airflow_settings.yaml").write_text("airflow: {}\n")
+    (project / ".env").write_text("")
+    name = "airflow-object-storage-xcom_" + hashlib.md5(str(project.resolve()).encode()).hexdigest()[:6]
+    assert astro_compose.astro_project_name(project) == name
     assert astro_compose.compose_project_name("My.Project_ab12cd") == "myproject_ab12cd"
-    doc = rendered()
+    doc = rendered(project)
     scheduler = doc["services"]["scheduler"]
     assert scheduler["image"] == f"{name}/airflow:latest"
-    assert f"{REPO}/airflow_settings.yaml:/usr/local/airflow/airflow_settings.yaml:z" in scheduler["volumes"]
-    assert f"{REPO}/dags:/usr/local/airflow/dags:z" in doc["services"]["triggerer"]["volumes"]
+    assert f"{project}/airflow_settings.yaml:/usr/local/airflow/airflow_settings.yaml:z" in scheduler["volumes"]
+    assert f"{project}/dags:/usr/local/airflow/dags:z" in doc["services"]["triggerer"]["volumes"]
     assert [s for s, svc in doc["services"].items() if svc.get("env_file") == ".env"] == [
         "scheduler",
         "dag-processor",
@@ -73,7 +79,7 @@ def test_base_is_rendered_for_this_project() -> None:
     env = doc["x-airflow-env"]
     assert env["AIRFLOW__API_AUTH__JWT_SECRET"] == name
     assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS"] == "True"
-    assert "@" not in render_base().replace("@postgres:", "")
+    assert "@" not in render_base(project).replace("@postgres:", "")
 
 
 def test_settings_mount_and_env_file_only_when_the_files_exist(tmp_path: Path) -> None:
