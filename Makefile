@@ -2,10 +2,10 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install browser postgres bench bench-scale bench-large run stop demo objects doctor gc status test lint docs format lock
+.PHONY: help install browser postgres compose astro-check bench bench-scale bench-large run stop demo objects doctor gc status test lint docs format lock
 
 help:  ## list the targets
-	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
 
 install:  ## create .venv from requirements-local.lock (uv) and install Azurite (npm)
 	@$(PYTHON) localdev/bootstrap.py
@@ -34,8 +34,14 @@ gc: install  ## list orphaned objects (dry run); ARGS="--older-than-hours 0 --de
 status:  ## what is running
 	@$(VENV_PY) -m localdev status
 
-test: install browser  ## the whole test suite (starts and stops its own local servers)
-	@$(VENV_PY) -m pytest
+test: install browser compose  ## the whole test suite (starts and stops its own local servers)
+	@XCOM_REQUIRE_SERVERS=1 $(VENV_PY) -m pytest
+
+compose:  ## install Debian's docker-compose (compose v1: checks compose files with no engine), if missing
+	@$(PYTHON) localdev/bootstrap.py --compose
+
+astro-check: install compose  ## replay every Astro CLI step (image build with pip, dev pytest, dev parse, compose, connections) and print a table
+	@$(VENV_PY) -m localdev.astro_check $(ARGS)
 
 bench: install  ## benchmark vs the database backend, common.io, the tutorial (ARGS="--quick" for a smoke run)
 	@$(VENV_PY) -m bench $(ARGS)
