@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pathlib import Path
 
 from localdev import astro_compose, astro_image, config
 from localdev.replay import Step
-from localdev.servers import free_port
+from localdev.servers import isolated_run
 
 STEPS = ("image", "backends", "pytest", "parse", "compose", "endpoints", "connections")
 
@@ -47,11 +46,7 @@ def connections_step() -> Step:
     t0 = time.monotonic()
     did = "make run on free ports (settings via REST after the health check), the load again, each connection read back"
     with tempfile.TemporaryDirectory(prefix="astro-check-") as tmp:
-        ports = {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi", "airflow")}
-        env = {**os.environ, "XCOM_LOCAL_STATE": str(Path(tmp) / "state")}
-        env.update({f"XCOM_LOCAL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-        for var in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__XCOM_BACKEND"):
-            env.pop(var, None)
+        ports, env = isolated_run(Path(tmp) / "state")
 
         def localdev(*args: str) -> subprocess.CompletedProcess[str]:
             argv = [sys.executable, "-m", "localdev", *args]

@@ -47,6 +47,17 @@ def free_port(*, also_plus: int | None = None) -> int:
     raise StartError("no free port found on 127.0.0.1")
 
 
+def isolated_run(state: Path) -> tuple[dict[str, int], dict[str, str]]:
+    """Free ports and the environment for a ``python -m localdev`` of its own (state folder ``state``),
+    beside any other one: no AIRFLOW_HOME, DAGs folder or XCom backend inherited from this process."""
+    ports = {name: free_port() for name in config.DEFAULT_PORTS}
+    env = {**os.environ, "XCOM_LOCAL_STATE": str(state)}
+    env.update({f"XCOM_LOCAL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
+    for var in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__XCOM_BACKEND"):
+        env.pop(var, None)
+    return ports, env
+
+
 def flags(options: dict[str, str]) -> list[str]:
     """A command line's options from {"-name": "value", ...}: ["-name", "value", ...] in that order."""
     return [part for option in options.items() for part in option]

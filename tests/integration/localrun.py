@@ -13,7 +13,7 @@ from pathlib import Path
 
 from localdev.airflow_api import call as api
 from localdev.config import REPO
-from localdev.servers import free_port
+from localdev.servers import isolated_run
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -63,11 +63,7 @@ def started(folder: Path, dotenv: Path | None = None) -> Iterator[LocalRun]:
     """``localdev up`` (asserted to succeed), then ``localdev down`` on the way out (a no-op when the test
     already stopped everything). ``dotenv`` replaces the project's .env."""
     state = folder / "state"
-    ports = {name: free_port() for name in ("s3", "gcs", "azure", "pokeapi", "airflow")}
-    env = {**os.environ, "XCOM_LOCAL_STATE": str(state)}
-    env.update({f"XCOM_LOCAL_{name.upper()}_PORT": str(port) for name, port in ports.items()})
-    for var in ("AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER", "AIRFLOW__CORE__XCOM_BACKEND"):
-        env.pop(var, None)
+    ports, env = isolated_run(state)
     if dotenv is not None:
         env["XCOM_LOCAL_DOTENV"] = str(dotenv)
     run = LocalRun(state, ports, env)

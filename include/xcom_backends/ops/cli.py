@@ -56,22 +56,17 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_gc(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from include.xcom_backends.ops.gc import collect_all, describe, guard, read_references
+    from include.xcom_backends.ops.gc import collect_all, describe
     from include.xcom_backends.ops.ownership import OwnershipError, deployment_id
 
     cls = backend_class(args.backend)
     older_than = timedelta(hours=args.older_than_hours)
-    deployment = deployment_id()
-    try:
-        for rt in cls.runtimes():  # before reading every reference: refuse early
-            guard(rt, deployment, whole_bucket=args.whole_bucket)
-        references = read_references(cls)
+    try:  # every location is checked before the references are read: a refusal comes first
         reports = collect_all(
             cls,
             older_than=older_than,
             delete=args.delete,
-            references=references,
-            deployment=deployment,
+            deployment=deployment_id(),
             whole_bucket=args.whole_bucket,
         )
     except OwnershipError as exc:

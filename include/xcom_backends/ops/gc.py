@@ -96,27 +96,18 @@ def collect_all(
     *,
     older_than: timedelta,
     delete: bool,
-    references: References,
     deployment: str | None,
+    references: References | None = None,
     whole_bucket: bool = False,
 ) -> list[GCReport]:
     """``collect`` for every store the configuration names, each location once (two stores may share
-    a bucket and prefix). Every location is checked before any is listed."""
+    a bucket and prefix). Every location is checked before any is listed, and before the references
+    are read (``references`` None: read once, for every location)."""
     runtimes = backend.runtimes()
     for rt in runtimes:
         guard(rt, deployment, whole_bucket=whole_bucket)
-    return [
-        collect(
-            backend,
-            older_than=older_than,
-            delete=delete,
-            references=references,
-            store=rt.name,
-            deployment=deployment,
-            whole_bucket=whole_bucket,
-        )
-        for rt in runtimes
-    ]
+    refs = read_references(backend) if references is None else references
+    return [_sweep(rt, older_than=older_than, delete=delete, references=refs) for rt in runtimes]
 
 
 def guard(rt: StoreRuntime, deployment: str | None, *, whole_bucket: bool) -> None:
@@ -145,17 +136,31 @@ def collect(
     """The orphans under one store's prefix (``store``: a name of ``[xcom_storage] stores``)."""
     rt = backend.runtime(store)
     guard(rt, deployment, whole_bucket=whole_bucket)
-    prefix = prefix_of(rt.settings.prefix)
-    cutoff = (now or datetime.now(UTC)) - older_than
     # Objects are listed before the references are read: an object written after the listing is not
     # looked at, and one whose row is committed meanwhile is seen as referenced.
-    objects = list(rt.store.list(prefix))
+    objects = list(rt.store.list(prefix_of(rt.settings.prefix)))
     refs = read_references(backend) if references is None else references
-    report = GCReport(location=rt.store.uri(prefix), scanned=len(objects), refused=refs.refused)
+    return _sweep(rt, older_than=older_than, delete=delete, references=refs, now=now, objects=objects)
+
+
+def _sweep(
+    rt: StoreRuntime,
+    *,
+    older_than: timedelta,
+    delete: bool,
+    references: References,
+    now: datetime | None = None,
+    objects: list[ObjectInfo] | None = None,
+) -> GCReport:
+    """The orphans under ``rt``'s prefix, a location ``guard`` has let through (deleted with ``delete``)."""
+    prefix = prefix_of(rt.settings.prefix)
+    cutoff = (now or datetime.now(UTC)) - older_than
+    objects = list(rt.store.list(prefix)) if objects is None else objects
+    report = GCReport(location=rt.store.uri(prefix), scanned=len(objects), refused=references.refused)
     for obj in objects:
         if not belongs_to(obj.key, rt.settings.prefix, XComRow()):
             report.not_ours += 1  # not a key the backend writes for an XCom row: never a candidate
-        elif rt.store.uri(obj.key) in refs.uris:
+        elif rt.store.uri(obj.key) in references.uris:
             report.referenced += 1
         elif obj.modified > cutoff:
             report.too_young += 1
