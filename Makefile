@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV_PY := .venv/bin/python
 
-.PHONY: help install browser postgres compose astro-check bench bench-scale bench-large run stop demo objects doctor gc status test lint docs format lock
+.PHONY: help install browser postgres redis compose astro-check bench bench-scale bench-large run stop demo objects doctor gc status test lint docs format lock
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -13,8 +13,11 @@ install:  ## create .venv from requirements-local.lock (uv) and install Azurite 
 browser:  ## install Debian's chromium for the browser test, if missing (apt-get; root or sudo)
 	@$(PYTHON) localdev/bootstrap.py --browser
 
-run: install  ## start the local object stores and Airflow on http://127.0.0.1:8080
-	@$(VENV_PY) -m localdev up
+EXECUTOR ?= local
+WORKERS ?= 2
+CONCURRENCY ?= 4
+run: install $(if $(filter celery,$(EXECUTOR)),postgres redis)  ## start the local object stores and Airflow on http://127.0.0.1:8080 (EXECUTOR=celery WORKERS=2: PostgreSQL, Redis and Celery workers)
+	@$(VENV_PY) -m localdev up --executor $(EXECUTOR) --workers $(WORKERS) --concurrency $(CONCURRENCY)
 
 stop:  ## stop every process `make run` / `make demo` started
 	@if [ -x $(VENV_PY) ]; then $(VENV_PY) -m localdev down; else echo "Nothing was running."; fi
@@ -34,7 +37,7 @@ gc: install  ## list orphaned objects (dry run); ARGS="--older-than-hours 0 --de
 status:  ## what is running
 	@$(VENV_PY) -m localdev status
 
-test: install browser compose  ## the whole test suite (starts and stops its own local servers)
+test: install browser compose postgres redis  ## the whole test suite (starts and stops its own local servers)
 	@XCOM_REQUIRE_SERVERS=1 $(VENV_PY) -m pytest
 
 compose:  ## install Debian's docker-compose (compose v1: checks compose files with no engine), if missing
@@ -49,7 +52,10 @@ bench: install  ## benchmark vs the database backend, common.io, the tutorial (A
 postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing (apt-get; root or sudo)
 	@$(PYTHON) localdev/bootstrap.py --postgres
 
-bench-scale: install postgres  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~16 min)
+redis:  ## install Debian's redis-server for the Celery deployment, if missing (apt-get; root or sudo)
+	@$(PYTHON) localdev/bootstrap.py --redis
+
+bench-scale: install postgres redis  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~16 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
 bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFrame) pushed and pulled under airflow standalone

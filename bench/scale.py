@@ -32,8 +32,8 @@ from localdev import config, servers
 from localdev.airflow_env import api_server_env
 from localdev.buckets import s3_client
 from localdev.config import REPO
+from localdev.postgres import Postgres
 
-PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
 DAG = "xcom_at_scale"
 BACKENDS = {
     "ours": "include.xcom_backends.S3PandasXComBackend",
@@ -44,51 +44,6 @@ WORKLOADS = {
     "frames": (500, "include.xcom_backends.S3PandasXComBackend"),
     "json": (2000, "include.xcom_backends.S3JSONXComBackend"),
 }
-
-
-class Postgres:
-    """A throwaway PostgreSQL cluster owned by the ``postgres`` user (initdb refuses to run as root)."""
-
-    def __init__(self, root: Path, port: int) -> None:
-        self.data, self.sock, self.port = root / "pgdata", root / "pgsock", port
-        self.log = root / "postgres.log"
-
-    def _as_postgres(self, *argv: str) -> None:
-        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        subprocess.run([*prefix, *argv], check=True, capture_output=True, text=True)
-
-    def start(self) -> None:
-        if not (PG_BIN / "initdb").exists():
-            raise SystemExit(
-                f"FAILED: PostgreSQL is needed for the at-scale benchmark and {PG_BIN}/initdb is missing: "
-                "`apt-get install postgresql` (Debian), or set XCOM_PG_BIN to the directory of initdb and pg_ctl."
-            )
-        for d in (self.data, self.sock):
-            d.mkdir(parents=True)
-            if os.geteuid() == 0:
-                shutil.chown(d, "postgres", "postgres")
-                shutil.chown(d.parent, "postgres", "postgres")
-        self._as_postgres(str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
-        opts = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock} -c fsync=off -c max_connections=200"
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-o", opts, "-l", str(self.log), "-w", "start")
-
-    def stop(self) -> None:
-        self._as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, db: str) -> str:
-        return f"postgresql+psycopg2://postgres@127.0.0.1:{self.port}/{db}"
-
-    def sql(self, db: str, query: str) -> list[tuple[Any, ...]]:
-        import psycopg2
-
-        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user="postgres", dbname=db)
-        conn.autocommit = True
-        try:
-            with conn.cursor() as cur:
-                cur.execute(query)
-                return cur.fetchall() if cur.description else []
-        finally:
-            conn.close()
 
 
 @contextmanager

@@ -156,7 +156,10 @@ def api_password(env: dict[str, str]) -> str:
         return "admin"
 
 
-def cmd_up(_: argparse.Namespace) -> None:
+def cmd_up(args: argparse.Namespace) -> None:
+    if args.executor == "celery":
+        cmd_up_celery(args.workers, args.concurrency)
+        return
     if airflow_running():
         say(f"Already running (state in {config.STATE}). `make stop` first to restart.")
         return
@@ -210,8 +213,60 @@ Airflow is running ({time.monotonic() - t_start:.0f}s).
     )
 
 
+def cmd_up_celery(workers: int, concurrency: int) -> None:
+    """``make run EXECUTOR=celery WORKERS=N``: the same stores and settings, on a CeleryExecutor deployment
+    (PostgreSQL, Redis, API server, scheduler, DAG processor, triggerer, N workers sharing nothing)."""
+    from localdev.celery_deployment import CeleryDeployment
+
+    if airflow_running():
+        say(f"Already running (state in {config.STATE}). `make stop` first to restart.")
+        return
+    if workers < 1 or concurrency < 1:
+        raise SystemExit("FAILED: WORKERS and CONCURRENCY must be whole numbers of at least 1.")
+    t_start = time.monotonic()
+    stores = running_stores() or start_stores()
+    state = config.STATE / "celery"
+    port = config.DEFAULT_PORTS["airflow"]
+    env = airflow_env(state, api_port=port)
+    deployment = CeleryDeployment(state, env, port, config.REPO / "dags", concurrency=concurrency)
+    server_env = deployment.server_env()
+    try:
+        from localdev.buckets import create_buckets
+
+        create_buckets(stores.endpoints)
+        say(f"==> starting Airflow with CeleryExecutor and {workers} worker(s) (~40 s) ...")
+        deployment.start(workers, progress=say)
+        RUN_FILE.write_text(json.dumps({"airflow_pid": deployment.servers["api-server"].pid, "port": port}))
+        load_settings(stores, server_env, port)
+        step(
+            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
+            [sys.executable, "-m", "include.xcom_backends", "doctor"],
+            {**server_env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
+            "doctor.log",
+        )
+    except (SystemExit, StartError, RuntimeError) as exc:
+        say(str(exc))
+        deployment.stop()
+        RUN_FILE.unlink(missing_ok=True)
+        stores.stop()
+        raise SystemExit(1) from None
+    say(
+        f"""
+Airflow is running with CeleryExecutor ({time.monotonic() - t_start:.0f}s).
+  UI:               http://127.0.0.1:{port}   login: admin / {password(server_env)}
+  XCom backend:     {active_backend(server_env)}
+  Workers:          {workers}, queues `default` and `worker-1` ... `worker-{workers}`, {concurrency} task(s) each;
+                    no metadata-database access; folders in {state / "workers"}
+  Metadata DB:      PostgreSQL 127.0.0.1:{deployment.pg_port}    Broker: Redis 127.0.0.1:{deployment.redis_port}
+  Object stores:    S3/MinIO {stores.endpoints["s3"]}  GCS {stores.endpoints["gcs"]}  Azure {stores.endpoints["azure"]}
+  Stop everything:  `make stop`        Logs: {state / "logs"}"""
+    )
+
+
 def cmd_down(_: argparse.Namespace) -> None:
-    stopped = []
+    from localdev.celery_deployment import stop_saved
+
+    stopped = stop_saved(config.STATE / "celery")
     if RUN_FILE.exists():
         pid = json.loads(RUN_FILE.read_text())["airflow_pid"]
         if stop_group(pid, timeout=40):
@@ -285,8 +340,12 @@ def main() -> None:
         prog="python -m localdev", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(required=True)
+    up = sub.add_parser("up", help="start the object stores and Airflow (UI on 127.0.0.1:8080)")
+    up.add_argument("--executor", choices=["local", "celery"], default="local")
+    up.add_argument("--workers", type=int, default=2, help="Celery workers (with --executor celery)")
+    up.add_argument("--concurrency", type=int, default=4, help="tasks at a time per Celery worker")
+    up.set_defaults(func=cmd_up)
     for name, func, text in [
-        ("up", cmd_up, "start the object stores and Airflow (UI on 127.0.0.1:8080)"),
         ("down", cmd_down, "stop every process `up` or `demo` started"),
         ("demo", cmd_demo, "run both example DAGs headless and list the objects they stored"),
         ("objects", cmd_objects, "list the objects in the bucket with the XCom references that point at them"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 from localdev import config
@@ -35,6 +36,17 @@ def api_server_env(port: int) -> dict[str, str]:
     }
 
 
+def local_deployment_id() -> str:
+    """The deployment id of this checkout's local Airflow, whichever executor runs it: ``make run`` on
+    SQLite and ``make run EXECUTOR=celery`` on PostgreSQL are one deployment to the object stores (the
+    owner marker that doctor writes and gc checks), not two that would refuse each other's bucket."""
+    path = config.STATE / "deployment-id"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(uuid.uuid4().hex)
+    return path.read_text().strip()
+
+
 def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"]) -> dict[str, str]:
     home = state / "airflow"
     home.mkdir(parents=True, exist_ok=True)
@@ -52,6 +64,8 @@ def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"])
             "PATH": os.pathsep.join([str(config.PYTHON.parent), env.get("PATH", "")]),
         }
     )
+    if state == config.STATE or config.STATE in state.parents:
+        env.setdefault("AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID", local_deployment_id())
     return env
 
 

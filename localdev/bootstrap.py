@@ -114,6 +114,7 @@ def main() -> None:
 
 CHROMIUM = Path(os.environ.get("XCOM_CHROMIUM", "/usr/bin/chromium"))
 PG_BIN = Path(os.environ.get("XCOM_PG_BIN", "/usr/lib/postgresql/15/bin"))
+REDIS_SERVER = Path(os.environ.get("XCOM_REDIS_SERVER", "/usr/bin/redis-server"))
 DOCKER_COMPOSE = Path(os.environ.get("XCOM_DOCKER_COMPOSE", "/usr/bin/docker-compose"))
 
 
@@ -140,7 +141,10 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["--browser"]:  # Playwright's own browser download is not used
         ensure_debian_package("chromium", CHROMIUM, "the UI plugin's browser test", "XCOM_CHROMIUM")
     elif sys.argv[1:] == ["--postgres"]:
-        ensure_debian_package("postgresql", PG_BIN / "initdb", "the at-scale benchmark", "XCOM_PG_BIN")
+        purpose = "the Celery deployment and the at-scale benchmark"
+        ensure_debian_package("postgresql", PG_BIN / "initdb", purpose, "XCOM_PG_BIN")
+    elif sys.argv[1:] == ["--redis"]:  # the Celery broker and result backend
+        ensure_debian_package("redis-server", REDIS_SERVER, "the Celery deployment's broker", "XCOM_REDIS_SERVER")
     elif sys.argv[1:] == ["--compose"]:  # Compose v1 (Python): validates and merges compose files, no engine
         purpose = "the check of the Astro CLI's compose project"
         ensure_debian_package("docker-compose", DOCKER_COMPOSE, purpose, "XCOM_DOCKER_COMPOSE")

@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,6 +80,9 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
     ready_status: tuple[int, ...] = (200,)
     pid: int | None = None
+    # Readiness of a server with no HTTP answer (Redis, a Celery worker): used instead of ready_url.
+    ready_check: Callable[[], bool] | None = None
+    cwd: Path | None = None
 
     def start(self, timeout: float = 60.0) -> None:
         self.log.parent.mkdir(parents=True, exist_ok=True)
@@ -90,6 +94,7 @@ class Server:
                 stdin=subprocess.DEVNULL,
                 env={**os.environ, **self.env},
                 start_new_session=True,  # own process group: stop() signals all of it, nothing else
+                cwd=self.cwd,
             )
         self.pid = proc.pid
         deadline = time.monotonic() + timeout
@@ -100,9 +105,12 @@ class Server:
                 return
             time.sleep(0.2)
         stop_group(self.pid)
-        raise StartError(f"{self.name} did not answer {self.ready_url} within {timeout:.0f}s; log: {self.log}")
+        what = self.ready_url or "its readiness check"
+        raise StartError(f"{self.name} did not pass {what} within {timeout:.0f}s; log: {self.log}")
 
     def is_ready(self) -> bool:
+        if self.ready_check is not None:
+            return self.ready_check()
         try:
             with urllib.request.urlopen(self.ready_url, timeout=2) as resp:
                 return resp.status in self.ready_status
