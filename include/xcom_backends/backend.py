@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -38,6 +38,7 @@ from include.xcom_backends.errors import (
     XComStorageConfigError,
     XComStorageError,
 )
+from include.xcom_backends.fanin import read_in_order
 from include.xcom_backends.integrity import Digester
 from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, prefix_of, row_location
 from include.xcom_backends.routing import DEFAULT, INLINE, Routing, StoreSpec, kind_of
@@ -58,6 +59,29 @@ def _pulled(dag_id: str, run_id: str, task_id: str, map_index: int | None, key: 
     """What a pull pins down of the row it gets: any run when it includes prior dates, any map index
     when none (all of them) is asked for."""
     return XComRow(dag_id, None if prior else run_id, task_id, map_index, key)
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """What the task SDK hands deserialize_value for a value of a sequence (its _XComValueWrapper)."""
+
+    value: Any
+
+
+def _slice_request(key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool) -> Any:
+    """The task SDK's request for every value of ``key`` of a task (all map indexes), as get_all sends it."""
+    from airflow.sdk.execution_time.comms import GetXComSequenceSlice
+
+    return GetXComSequenceSlice(
+        key=key,
+        dag_id=dag_id,
+        task_id=task_id,
+        run_id=run_id,
+        start=None,
+        stop=None,
+        step=None,
+        include_prior_dates=include_prior_dates,
+    )
 
 
 @contextmanager
@@ -312,21 +336,67 @@ class ObjectStorageXCom(BaseXCom):
                 include_prior_dates=include_prior_dates,
             )
 
+    # get_all/aget_all: what the task SDK's BaseXCom.get_all does (one GetXComSequenceSlice, then
+    # deserialize_value of each value), except that the objects of the references are fetched
+    # [xcom_storage] read_concurrency at a time (fanin.py), each still through deserialize_value with
+    # the row of the request, and the values come back in order.
     @classmethod
     def get_all(cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False) -> Any:
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        request = _slice_request(key, dag_id, task_id, run_id, include_prior_dates)
         with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
-            return super().get_all(
-                key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, include_prior_dates=include_prior_dates
-            )
+            return cls._read_slice(SUPERVISOR_COMMS.send(msg=request))
 
     @classmethod
     async def aget_all(
         cls, *, key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool = False
     ) -> Any:
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        request = _slice_request(key, dag_id, task_id, run_id, include_prior_dates)
         with _row(_pulled(dag_id, run_id, task_id, None, key, include_prior_dates)):
-            return await super().aget_all(
-                key=key, dag_id=dag_id, task_id=task_id, run_id=run_id, include_prior_dates=include_prior_dates
-            )
+            # The reads block the event loop as the task SDK's own aget_all does, and every fetch has
+            # finished when this returns (a worker thread awaited here would outlive a cancellation).
+            return cls._read_slice(await SUPERVISOR_COMMS.asend(msg=request))
+
+    @classmethod
+    def _read_slice(cls, msg: Any) -> list[Any] | None:
+        """The values of a GetXComSequenceSlice answer, as BaseXCom.get_all returns them (None when
+        there are none), read under the row ``_ROW`` holds."""
+        from airflow.sdk.execution_time.comms import XComSequenceSliceResult
+
+        if not isinstance(msg, XComSequenceSliceResult):
+            raise TypeError(f"Expected XComSequenceSliceResult, received: {type(msg)} {msg}")
+        if not msg.root:
+            return None
+        return cls.read_values(msg.root)
+
+    @classmethod
+    def read_values(cls, values: Sequence[Any], concurrency: int | None = None) -> list[Any]:
+        """``[deserialize_value(v) for v in values]`` (stored values, as the database holds them), with
+        the objects of the references fetched ``concurrency`` at a time (default: ``[xcom_storage]
+        read_concurrency``; 1: one after another), in the caller's ``_ROW``; the values in order, or
+        the error the sequential loop would raise."""
+        limit = cls.routing().default.settings.read_concurrency if concurrency is None else concurrency
+        return read_in_order(values, lambda value: cls.deserialize_value(_Stored(value)), cls._fetch_ready, limit)
+
+    @classmethod
+    def _fetch_ready(cls, value: Any) -> bool:
+        """Whether ``value`` is a reference to fetch in a pool thread: its store's client is built here,
+        in the calling thread (a connection lookup talks to the supervisor). Anything else, and a
+        reference whose store cannot be set up, is read in the calling thread, where
+        ``deserialize_value`` raises what it raises."""
+        if not dbform.is_reference(value):
+            return False
+        try:
+            form = dbform.read(value)
+            if not isinstance(form, Reference) or form.store not in cls.routing().stores:
+                return False
+            cls.runtime(form.store).digester  # noqa: B018  (built once, before the threads share it)
+        except Exception:
+            return False
+        return True
 
     @classmethod
     def deserialize_value(cls, result: Any) -> Any:
@@ -394,12 +464,8 @@ class ObjectStorageXCom(BaseXCom):
                 f"Could not read XCom object {ref.uri} (endpoint {rt.store.endpoint}, connection "
                 f"{rt.settings.conn_id!r}): {type(exc).__name__}: {exc}. {rt.hint('read')}"
             ) from exc
-        corrupted = XComIntegrityError(
-            f"XCom object {ref.uri} is corrupted: {len(data)} bytes with a different checksum than the "
-            f"{ref.size} bytes written. Re-run the upstream task to produce it again."
-        )
         if len(data) != ref.size:
-            raise corrupted
+            raise _corrupted(ref, data)
         codec = codec_for_format(ref.format)
         # The bytes come from our own bucket; decoding runs while they are hashed, and a mismatch wins
         # over whatever the decoder made of them.
@@ -408,7 +474,7 @@ class ObjectStorageXCom(BaseXCom):
             data, lambda: codec.decode(data, ref.kind), lambda d: digester.digest(d, algorithm)
         )
         if not hmac.compare_digest(digest, ref.digest):
-            raise corrupted from error
+            raise _corrupted(ref, data) from error
         if error is not None:
             raise error
         return value
@@ -442,6 +508,14 @@ class ObjectStorageXCom(BaseXCom):
         rt, key = cls.object_key_for(ref, row)
         rt.store.delete([key])
         log.info("Purged XCom object %s", ref.uri)
+
+
+def _corrupted(ref: Reference, data: bytes | memoryview) -> XComIntegrityError:
+    """The error of an object that does not match its reference (built only when one does not)."""
+    return XComIntegrityError(
+        f"XCom object {ref.uri} is corrupted: {len(data)} bytes with a different checksum than the "
+        f"{ref.size} bytes written. Re-run the upstream task to produce it again."
+    )
 
 
 def _identity_of(xcom: Any) -> XComRow | None:

@@ -11,6 +11,7 @@ from include.xcom_backends.errors import XComStorageConfigError
 SECTION = "xcom_storage"
 DATAFRAME_FORMATS = ("parquet", "csv")
 COMPRESSIONS = ("none", "snappy", "gzip", "zstd")
+MAX_READ_CONCURRENCY = 64
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,8 @@ class XComStorageSettings:
     timeout_seconds: float = 30.0
     max_attempts: int = 3
     encryption: Encryption | None = None
+    # How many objects a pull of every map index (get_all) fetches at a time; 1: one after another.
+    read_concurrency: int = 8
 
     @property
     def connect_timeout(self) -> float:
@@ -46,6 +49,7 @@ class XComStorageSettings:
             timeout_seconds=get("timeout_seconds", "30"),
             max_attempts=get("max_attempts", "3"),
             encryption=get("encryption", ""),
+            read_concurrency=get("read_concurrency", "8"),
         )
 
     @classmethod
@@ -62,6 +66,7 @@ class XComStorageSettings:
         max_attempts: str | int = 3,
         store: str | None = None,
         encryption: str | dict[str, Any] | Encryption | None = None,
+        read_concurrency: str | int = 8,
     ) -> XComStorageSettings:
         """``store``: the name of a store of ``[xcom_storage] stores`` these settings come from (for the
         error message), or None for the plain ``[xcom_storage]`` settings."""
@@ -109,7 +114,25 @@ class XComStorageSettings:
             raise bad("max_attempts", max_attempts, "a whole number from 1 to 20") from None
         if not 1 <= attempts <= 20:
             raise bad("max_attempts", max_attempts, "a whole number from 1 to 20")
+        expected_concurrency = f"a whole number from 1 (one object after another) to {MAX_READ_CONCURRENCY}"
+        try:
+            concurrency = int(read_concurrency)
+        except (TypeError, ValueError):
+            raise bad("read_concurrency", read_concurrency, expected_concurrency) from None
+        if not 1 <= concurrency <= MAX_READ_CONCURRENCY:
+            raise bad("read_concurrency", read_concurrency, expected_concurrency)
         if not isinstance(encryption, Encryption):
             where = f"[{SECTION}] encryption" if store is None else f"[{SECTION}] stores: store {store!r}: encryption"
             encryption = Encryption.parse(encryption, where=where)
-        return cls(bucket, prefix, conn_id, threshold, compression, dataframe_format, timeout, attempts, encryption)
+        return cls(
+            bucket,
+            prefix,
+            conn_id,
+            threshold,
+            compression,
+            dataframe_format,
+            timeout,
+            attempts,
+            encryption,
+            read_concurrency=concurrency,
+        )
