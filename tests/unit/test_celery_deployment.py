@@ -67,4 +67,4 @@ def test_both_local_executors_are_one_deployment(tmp_path: Path, monkeypatch: py
     assert local == celery and len(local) == 32
     # A run in a folder of its own (the tests' isolated runs) is a deployment of its own.
     other = airflow_env_module.airflow_env(tmp_path.parent / "elsewhere")
-    assert "AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID" not in other or other["AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID"] != local
+    assert other.get("AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID") != local
