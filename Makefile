@@ -55,7 +55,7 @@ postgres:  ## install Debian's PostgreSQL for the at-scale benchmark, if missing
 redis:  ## install Debian's redis-server for the Celery deployment, if missing (apt-get; root or sudo)
 	@$(PYTHON) localdev/bootstrap.py --redis
 
-bench-scale: install postgres redis  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL + LocalExecutor, ours vs the database backend (~16 min)
+bench-scale: install postgres redis  ## 500 mapped frames and 2,000 mapped JSON values on PostgreSQL, LocalExecutor and Celery with 2 and 4 workers, ours vs the database backend (~55 min; ARGS="--executors celery" ~40 min)
 	@$(VENV_PY) -m bench.scale $(ARGS)
 
 bench-large: install postgres  ## a 300 MB and a 1 GB value (bytes and a DataFrame) pushed and pulled under airflow standalone

@@ -146,3 +146,59 @@ def write_report(results: list[dict[str, Any]], out: Path) -> str:
     (out / "results.md").write_text(markdown)
     plot(results, out / "bench.png")
     return markdown
+
+
+def plot_scale(results: list[dict[str, Any]], path: Path) -> None:
+    """bench-scale's wall times (bench/results/scale.json) as grouped bars: one panel per workload, one
+    group per executor setting, ours and the database backend side by side, seconds on each bar and
+    the ratio ours/db over each group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from bench.scale import LOCAL, executor_rank
+
+    workloads = [w for w in ("frames", "json") if any(r.get("workload", "frames") == w for r in results)]
+    backends = (("ours", "ours (object storage)", "#1f77b4"), ("db", "database backend", "#ff7f0e"))
+    fig, axes = plt.subplots(1, max(len(workloads), 1), figsize=(6.5 * max(len(workloads), 1), 5), dpi=110)
+    axes = axes if len(workloads) > 1 else [axes]
+    for ax, workload in zip(axes, workloads, strict=False):
+        rows = [r for r in results if r.get("workload", "frames") == workload]
+        executors = sorted({r.get("executor", LOCAL) for r in rows}, key=executor_rank)
+        width = 0.38
+        top = max(r["wall_s"] for r in rows)
+        for b, (backend, label, color) in enumerate(backends):
+            for x, executor in enumerate(executors):
+                row = next((r for r in rows if r.get("executor", LOCAL) == executor and r["backend"] == backend), None)
+                if row is None:
+                    continue
+                pos = x + (b - 0.5) * width
+                ax.bar(pos, row["wall_s"], width, color=color, label=label if x == 0 else None)
+                ax.text(pos, row["wall_s"] + top * 0.01, f"{row['wall_s']:.0f} s", ha="center", va="bottom", fontsize=9)
+                if row["failed_task_instances"] or row["state"] != "success":
+                    ax.text(pos, row["wall_s"] / 2, f"{row['failed_task_instances']} failed", ha="center", rotation=90)
+        for x, executor in enumerate(executors):
+            pair = {r["backend"]: r for r in rows if r.get("executor", LOCAL) == executor}
+            if "ours" in pair and "db" in pair:
+                ratio = pair["ours"]["wall_s"] / pair["db"]["wall_s"]
+                height = max(pair["ours"]["wall_s"], pair["db"]["wall_s"]) + top * 0.08
+                ax.text(x, height, f"ours/db {ratio:.2f}x", ha="center", fontsize=9, fontweight="bold")
+        tasks = sorted({r["tasks"] for r in rows})
+        what = "~1 MB DataFrame" if workload == "frames" else "small JSON dict"
+        ax.set_title(f"{workload}: {', '.join(map(str, tasks))} mapped tasks, a {what} each, + 1 reader")
+        # Rows of one figure can come from different runs (the LocalExecutor ones from an earlier one).
+        ticks = [
+            f"{e}\nrun {', '.join(sorted({r.get('run', '?') for r in rows if r.get('executor', LOCAL) == e}))}"
+            for e in executors
+        ]
+        ax.set_xticks(range(len(executors)), ticks)
+        ax.set_ylabel("wall time of the DAG run, seconds")
+        ax.set_ylim(0, top * 1.2)
+        ax.grid(True, axis="y", alpha=0.3)
+    fig.suptitle("bench-scale on PostgreSQL, wall time from trigger to end of the run (8 task slots in every setting)")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, frameon=False)
+    fig.tight_layout(rect=(0, 0.06, 1, 1))
+    fig.savefig(path)
+    plt.close(fig)
