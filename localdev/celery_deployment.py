@@ -34,7 +34,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -203,15 +203,25 @@ class CeleryDeployment:
             time.sleep(1)
         raise StartError(f"Airflow components not healthy after {timeout:.0f}s: {health}; logs: {self.state / 'logs'}")
 
-    def start_worker(self, n: int, progress: Callable[[str], None] = print) -> None:
+    def start_worker(
+        self,
+        n: int,
+        progress: Callable[[str], None] = print,
+        *,
+        extra_queues: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+    ) -> None:
         """Worker ``n`` in a fresh folder of its own (an earlier worker-n's folder is removed first, as a
-        replaced pod starts with an empty disk)."""
+        replaced pod starts with an empty disk). It listens on ``default``, ``worker-n`` and
+        ``extra_queues`` (a replacement taking over a lost worker's queue); ``env`` overrides entries of
+        its environment (e.g. its Execution API URL)."""
         home = self.worker_dir(n)
         shutil.rmtree(home, ignore_errors=True)
         (home / "tmp").mkdir(parents=True)
         (home / "airflow").mkdir()
         shutil.copytree(self.dags, home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-        argv = [sys.executable, "-m", "airflow", "celery", "worker", "--queues", f"default,{worker_queue(n)}"]
+        queues = ["default", worker_queue(n), *(q for q in extra_queues if q not in ("default", worker_queue(n)))]
+        argv = [sys.executable, "-m", "airflow", "celery", "worker", "--queues", ",".join(queues)]
         argv += ["--concurrency", str(self.concurrency), "--celery-hostname", f"{worker_queue(n)}@localdev"]
         argv += ["--skip-serve-logs", "--without-mingle", "--without-gossip"]
         log = self.state / "logs" / f"{worker_queue(n)}.log"
@@ -221,7 +231,8 @@ class CeleryDeployment:
         def ready() -> bool:
             return log.exists() and marker in log.read_text(errors="replace")
 
-        server = Server(f"Celery worker {n}", argv, "", log, self.worker_env(n), ready_check=ready, cwd=home)
+        worker_env = {**self.worker_env(n), **(env or {})}
+        server = Server(f"Celery worker {n}", argv, "", log, worker_env, ready_check=ready, cwd=home)
         self._start(worker_queue(n), server, progress)
         if n not in self.worker_numbers:
             self.worker_numbers.append(n)

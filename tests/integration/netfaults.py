@@ -101,3 +101,72 @@ def proxy(
 
     with _serving(lambda conn: threading.Thread(target=handle, args=(conn,), daemon=True).start()) as port:
         yield port
+
+
+class Freezer:
+    """The switch of a :func:`freezable_proxy`: ``freeze()`` and from then on nothing goes through, in
+    either direction, on any connection (those already open included; new ones are held, never
+    connected upstream). A connection that saw the freeze stays dead after ``thaw()``: no request is
+    ever forwarded in part."""
+
+    def __init__(self) -> None:
+        self.frozen = threading.Event()
+        self.dropped = 0  # bytes read and thrown away since the freeze
+
+    def freeze(self) -> None:
+        self.frozen.set()
+
+    def thaw(self) -> None:
+        self.frozen.clear()
+
+
+@contextlib.contextmanager
+def freezable_proxy(upstream_port: int) -> Iterator[tuple[int, Freezer]]:
+    """Forward 127.0.0.1:<port> to upstream until frozen (:class:`Freezer`); yield the port and the switch.
+    A frozen path looks like a network partition: connections stay open and every byte is lost."""
+    freezer, lock = Freezer(), threading.Lock()
+    held: list[socket.socket] = []
+
+    def pump(src: socket.socket, dst: socket.socket, dead: threading.Event) -> None:
+        try:
+            while chunk := src.recv(65536):
+                if freezer.frozen.is_set():
+                    dead.set()
+                if dead.is_set():
+                    with lock:
+                        freezer.dropped += len(chunk)
+                    continue
+                dst.sendall(chunk)
+        except OSError:
+            pass
+        finally:
+            if not dead.is_set():  # a dead connection is held open until the proxy closes
+                for s in (src, dst):
+                    with contextlib.suppress(OSError):
+                        s.shutdown(socket.SHUT_RDWR)
+
+    def handle(client: socket.socket) -> None:
+        with lock:
+            held.append(client)
+        if freezer.frozen.is_set():
+            return  # held: accepted, never answered
+        try:
+            upstream = socket.create_connection(("127.0.0.1", upstream_port), timeout=10)
+        except OSError:
+            client.close()
+            return
+        with lock:
+            held.append(upstream)
+        upstream.settimeout(None)
+        client.settimeout(None)
+        dead = threading.Event()
+        threading.Thread(target=pump, args=(client, upstream, dead), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, dead), daemon=True).start()
+
+    try:
+        with _serving(lambda conn: threading.Thread(target=handle, args=(conn,), daemon=True).start()) as port:
+            yield port, freezer
+    finally:
+        for s in held:
+            with contextlib.suppress(OSError):
+                s.close()
