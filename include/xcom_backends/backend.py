@@ -6,6 +6,7 @@ pandas values are encoded as frames; everything else lives here.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +41,16 @@ from include.xcom_backends.errors import (
 )
 from include.xcom_backends.fanin import read_in_order
 from include.xcom_backends.integrity import Digester
-from include.xcom_backends.keys import XComRow, belongs_to, is_inside, object_key, prefix_of, row_location
+from include.xcom_backends.keys import (
+    XComRow,
+    belongs_to,
+    is_inside,
+    object_key,
+    prefix_of,
+    row_location,
+    row_of,
+)
+from include.xcom_backends.readahead import ReadAhead, Walk
 from include.xcom_backends.routing import DEFAULT, INLINE, Routing, StoreSpec, kind_of
 from include.xcom_backends.settings import SECTION, XComStorageSettings
 from include.xcom_backends.stores.base import ObjectStore
@@ -53,6 +63,8 @@ DEFAULT_XCOM_BACKEND = "airflow.sdk.bases.xcom.BaseXCom"  # Airflow's own: value
 # carry it: set around BaseXCom.get_one/get_all (reads) and BaseXCom.delete (purge) by the overrides
 # below. Unset: nothing is known of the row (a lazy sequence's items).
 _ROW: ContextVar[XComRow | None] = ContextVar("xcom_storage_row", default=None)
+# The task process's read-ahead of lazy sequences (readahead.py), made at its first use.
+_READ_AHEAD: ReadAhead | None = None
 
 
 def _pulled(dag_id: str, run_id: str, task_id: str, map_index: int | None, key: str, prior: bool) -> XComRow:
@@ -68,8 +80,17 @@ class _Stored:
     value: Any
 
 
-def _slice_request(key: str, dag_id: str, task_id: str, run_id: str, include_prior_dates: bool) -> Any:
-    """The task SDK's request for every value of ``key`` of a task (all map indexes), as get_all sends it."""
+def _slice_request(
+    key: str,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    include_prior_dates: bool,
+    start: int | None = None,
+    stop: int | None = None,
+) -> Any:
+    """The task SDK's request for the values of ``key`` of a task at offsets [start, stop) (default: all
+    map indexes, as get_all sends it)."""
     from airflow.sdk.execution_time.comms import GetXComSequenceSlice
 
     return GetXComSequenceSlice(
@@ -77,8 +98,8 @@ def _slice_request(key: str, dag_id: str, task_id: str, run_id: str, include_pri
         dag_id=dag_id,
         task_id=task_id,
         run_id=run_id,
-        start=None,
-        stop=None,
+        start=start,
+        stop=stop,
         step=None,
         include_prior_dates=include_prior_dates,
     )
@@ -202,8 +223,12 @@ class ObjectStorageXCom(BaseXCom):
     @classmethod
     def reset(cls) -> None:
         """Forget cached settings and clients (after changing configuration in the same process)."""
+        global _READ_AHEAD
         ObjectStorageXCom._runtimes.clear()
         ObjectStorageXCom._routings.clear()
+        if _READ_AHEAD is not None:
+            _READ_AHEAD.close()
+            _READ_AHEAD = None
 
     @classmethod
     def codec_for(cls, value: Any, settings: XComStorageSettings) -> Codec:
@@ -402,7 +427,8 @@ class ObjectStorageXCom(BaseXCom):
     def deserialize_value(cls, result: Any) -> Any:
         form = dbform.read(result.value)
         if isinstance(form, Reference):
-            return cls.load(form, _ROW.get() or XComRow())
+            row = _ROW.get()
+            return cls.load(form, row) if row is not None else cls._load_item(form)
         if isinstance(form, dbform.InlineBytes):
             return codec_for_format(form.format).decode(form.data, form.kind)
         if isinstance(form, dbform.InlineJSON):
@@ -448,12 +474,75 @@ class ObjectStorageXCom(BaseXCom):
             )
         return rt, key
 
+    # --- a lazy sequence's items, read one at a time (readahead.py) ---------------------------------
     @classmethod
-    def load(cls, ref: Reference, row: XComRow) -> Any:
-        """The value ``ref`` points to, read as part of ``row`` (see ``object_key_for``)."""
+    def _load_item(cls, ref: Reference) -> Any:
+        """An item of a lazy sequence (no row identity known): read like any value, with the object
+        fetched ahead when it continues a walk through a mapped task's values."""
+        ahead = cls._read_ahead()
+        if ahead is None:
+            return cls.load(ref, XComRow())
+        prefetched = ahead.take(ref)
+        try:
+            rt = cls.runtime(ref.store) if ref.store in cls.routing().stores else None
+            walked = None if rt is None else row_of(ref.split_uri()[2], rt.settings.prefix)
+        except Exception:  # load below reports what is wrong with the reference
+            walked = None
+        ahead.after(walked, prefetched is not None, cls._slice_values, cls._plan_read_ahead)
+        return cls.load(ref, XComRow(), prefetched)
+
+    @classmethod
+    def _read_ahead(cls) -> ReadAhead | None:
+        """The task process's read-ahead, when this runs in a task (the task SDK's supervisor channel
+        exists) and ``read_concurrency`` allows more than one fetch at a time."""
+        global _READ_AHEAD
+        from airflow.sdk.execution_time import task_runner
+
+        if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:
+            return None
+        limit = cls.routing().default.settings.read_concurrency
+        if limit < 2:
+            return None
+        if _READ_AHEAD is None or _READ_AHEAD.threads != limit:
+            if _READ_AHEAD is not None:
+                _READ_AHEAD.close()
+            _READ_AHEAD = ReadAhead(window=2 * limit, threads=limit)
+        return _READ_AHEAD
+
+    @classmethod
+    def _slice_values(cls, walk: Walk, start: int, stop: int) -> Sequence[Any]:
+        from airflow.sdk.execution_time.comms import XComSequenceSliceResult
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        request = _slice_request(walk.key, walk.dag_id, walk.task_id, walk.run_id, False, start, stop)
+        msg = SUPERVISOR_COMMS.send(msg=request)
+        if not isinstance(msg, XComSequenceSliceResult):
+            raise TypeError(f"Expected XComSequenceSliceResult, received: {type(msg)} {msg}")
+        return msg.root
+
+    @classmethod
+    def _plan_read_ahead(cls, walk: Walk, value: Any) -> tuple[Reference, Callable[[], bytes | memoryview]] | None:
+        """A stored value of ``walk``'s upstream to fetch ahead: a reference under that upstream's own
+        location (``object_key_for``, in this thread: a store's client may need the supervisor)."""
+        if not dbform.is_reference(value):
+            return None
+        try:
+            form = dbform.read(value)
+            if not isinstance(form, Reference):
+                return None
+            row = XComRow(walk.dag_id, walk.run_id, walk.task_id, None, walk.key)
+            rt, key = cls.object_key_for(form, row)
+        except Exception:
+            return None
+        return form, functools.partial(rt.store.get, key)
+
+    @classmethod
+    def load(cls, ref: Reference, row: XComRow, prefetched: bytes | memoryview | None = None) -> Any:
+        """The value ``ref`` points to, read as part of ``row`` (see ``object_key_for``); ``prefetched``:
+        its object's bytes, fetched ahead for exactly this reference (readahead.py)."""
         rt, key = cls.object_key_for(ref, row)
         try:
-            data = rt.store.get(key)
+            data = rt.store.get(key) if prefetched is None else prefetched
         except FileNotFoundError:
             raise XComObjectMissingError(
                 f"XCom object {ref.uri} does not exist (deleted or expired by a lifecycle rule?). "

@@ -17,7 +17,7 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 # Characters an id keeps as they are; every other byte of its UTF-8 is escaped as %XX (upper-case hex).
 # ``~`` is kept too: Python's quote never escapes it (nor ASCII letters, digits and "_.-").
@@ -203,3 +203,25 @@ def is_inside(key: str, prefix: str) -> bool:
     if any(s in ("", ".", "..") for s in segments):
         return False
     return key.startswith(prefix_of(prefix))
+
+
+def row_of(key: str, prefix: str) -> XComRow | None:
+    """The row whose location ``key`` is under, when ``key`` has the shape the backend writes and every
+    id segment can be read back (the ids' own encodings; None for a cut id or anything else). Only a
+    hint for what to read next (readahead.py): whatever it names is still checked with ``belongs_to``
+    against the row a value is read for."""
+    if not is_inside(key, prefix):
+        return None
+    segments = key.removeprefix(prefix_of(prefix)).split("/")
+    if len(segments) != 6 or not _OBJECT_NAME.fullmatch(segments[5]):
+        return None
+    ids = []
+    for segment in segments[:5]:
+        raw = "" if segment == _EMPTY else unquote(segment, errors="strict")
+        if encode_segment(raw) != segment:  # a cut id, or not an encoding this module writes
+            return None
+        ids.append(raw)
+    dag_id, run_id, task_id, map_index, xcom_key = ids
+    if not re.fullmatch(r"-1|[0-9]{1,10}", map_index):
+        return None
+    return XComRow(dag_id, run_id, task_id, int(map_index), xcom_key)
