@@ -6,7 +6,10 @@ one map index of a mapped task (threshold 0: every value is an object), then rea
 
 - (a) one by one: ``deserialize_value`` of each stored value in turn, as Airflow's
   ``LazyXComSequence`` does (and as the task SDK's ``BaseXCom.get_all`` did before this backend
-  overrode it);
+  overrode it), with ``read_concurrency`` 1 (no read-ahead);
+- (c) the same walk with the default ``read_concurrency`` 8, so with read-ahead (readahead.py): the
+  next references come from the stand-in's slice answers. Items follow each other here with no API
+  round trip between them, so less of each fetch is hidden than in a task;
 - (b) ``get_all`` (the task SDK's request answered by a stand-in for the supervisor channel, as in
   tests/unit/test_fanin.py) with ``[xcom_storage] read_concurrency`` 1, 4, 8 and 16.
 
@@ -68,7 +71,7 @@ class Supervisor:
         from airflow.sdk.execution_time.comms import XComSequenceSliceResult
 
         assert type(msg).__name__ == "GetXComSequenceSlice", msg
-        return XComSequenceSliceResult(root=self.values)
+        return XComSequenceSliceResult(root=self.values[msg.start : msg.stop])
 
 
 def server_cpu_seconds(pid: int) -> float:
@@ -189,18 +192,29 @@ def run(n: int, rounds: int, seaweed_pid: int) -> tuple[list[tuple[str, float]],
     expected = [value_of(i) for i in range(n)]
     task_runner.SUPERVISOR_COMMS = Supervisor(stored)  # type: ignore[assignment]
 
+    def concurrency(n: int) -> None:
+        os.environ["AIRFLOW__XCOM_STORAGE__READ_CONCURRENCY"] = str(n)
+        ObjectStorageXCom._routings.clear()  # the setting is read again; the store's client is kept
+
     def one_by_one() -> list[Any]:
+        concurrency(1)  # read-ahead off: each value's object is fetched when its turn comes
         return [Backend.deserialize_value(Result(s)) for s in stored]
+
+    def lazy_walk() -> list[Any]:
+        concurrency(8)  # as a task reads a LazyXComSequence item by item, with read-ahead (the default)
+        return [Backend.deserialize_value(Result(s)) for s in stored]
+
+    concurrency_of = concurrency
 
     def get_all(concurrency: int) -> Callable[[], Any]:
         def read() -> Any:
-            os.environ["AIRFLOW__XCOM_STORAGE__READ_CONCURRENCY"] = str(concurrency)
-            ObjectStorageXCom._routings.clear()  # the setting is read again; the store's client is kept
+            concurrency_of(concurrency)
             return Backend.get_all(key=IDS["key"], dag_id=IDS["dag_id"], task_id=IDS["task_id"], run_id=IDS["run_id"])
 
         return read
 
     approaches: list[tuple[str, Callable[[], Any]]] = [("(a) one by one (`deserialize_value` per value)", one_by_one)]
+    approaches += [("(c) one by one with read-ahead (a lazy sequence's walk), read_concurrency=8", lazy_walk)]
     approaches += [(f"(b) `get_all`, read_concurrency={c}", get_all(c)) for c in CONCURRENCIES]
     seconds: dict[str, list[float]] = {label: [] for label, _ in approaches}
     for r in range(rounds):
