@@ -148,8 +148,9 @@ def freezable_proxy(upstream_port: int) -> Iterator[tuple[int, Freezer]]:
     def handle(client: socket.socket) -> None:
         with lock:
             held.append(client)
-        if freezer.frozen.is_set():
-            return  # held: accepted, never answered
+        if freezer.frozen.is_set():  # held: accepted, read, never answered
+            threading.Thread(target=pump, args=(client, client, threading.Event()), daemon=True).start()
+            return
         try:
             upstream = socket.create_connection(("127.0.0.1", upstream_port), timeout=10)
         except OSError:

@@ -28,12 +28,12 @@ import pytest
 
 from localdev import config
 from localdev.airflow_api import call as api
+from localdev.airflow_api import request, unpause, wait_for_dag, wait_for_run
 from localdev.airflow_api import token as api_token
-from localdev.airflow_api import unpause, wait_for_dag, wait_for_run
 from localdev.celery_deployment import UNREACHABLE_DB
 from localdev.config import REPO
 from tests.conftest import REQUIRE_SERVERS, servers_required
-from tests.integration.celery_dags.celery_test_dags import FIRST_TRY_SLEEP, LOST_PAYLOAD
+from tests.integration.celery_dags.celery_test_dags import FIRST_TRY_SLEEP, LOST_PAYLOAD, SLEEPING
 from tests.integration.localrun import processes_mentioning
 from tests.integration.netfaults import Freezer, freezable_proxy
 
@@ -70,6 +70,10 @@ class Celery:
     deployment: Any  # localdev.celery_deployment.CeleryDeployment
     token: str
     freezer: Freezer  # between worker-1 and the API server's Execution API
+
+    @property
+    def port_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def port(self) -> int:
@@ -273,18 +277,25 @@ def test_worker_killed_mid_push_retry_on_another_worker_and_gc(celery: Celery, b
     dag_id, run_id = "celery_worker_lost", "celery_worker_lost-it"
     location = f"{PREFIX}/{dag_id}/{run_id}/produce/-1/return_value/"
     celery.trigger(dag_id, run_id)
+    log = (
+        celery.deployment.worker_dir(1) / f"airflow/logs/dag_id={dag_id}/run_id={run_id}/task_id=produce/attempt=1.log"
+    )
     deadline = time.monotonic() + 90
-    while celery.ti_state(dag_id, run_id, "produce")["state"] != "running":
+    while not (log.exists() and SLEEPING in log.read_text(errors="replace")):
         assert time.monotonic() < deadline, celery.failure(dag_id, run_id)
-        time.sleep(0.3)
+        time.sleep(0.2)
     celery.freezer.freeze()
     deadline = time.monotonic() + 60 + FIRST_TRY_SLEEP
     while not (first := buckets.list("s3", location)):
         assert time.monotonic() < deadline, celery.failure(dag_id, run_id)
         time.sleep(0.2)
+    while celery.freezer.dropped == 0:  # the supervisor's next call (the row write) reaches the proxy, lost
+        assert time.monotonic() < deadline, celery.failure(dag_id, run_id)
+        time.sleep(0.2)
     assert celery.ti_state(dag_id, run_id, "produce")["state"] == "running"
+    entry = f"{celery.port_url}{celery.run_path(dag_id, run_id)}/taskInstances/produce/xcomEntries/return_value"
+    assert request(entry, "GET", f"Bearer {celery.token}")[0] == 404  # object uploaded, no row
     celery.deployment.kill_worker(1)
-    assert celery.freezer.dropped > 0  # the row write (and heartbeats) went nowhere
     celery.deployment.start_worker(3, lambda _msg: None, extra_queues=["worker-1"])
 
     assert celery.wait(dag_id, run_id, timeout=150) == "success", celery.failure(dag_id, run_id)

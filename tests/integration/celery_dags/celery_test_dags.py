@@ -32,6 +32,7 @@ JSON_VALUE: dict[str, Any] = {
 MAPPED_INPUT = [3, 1, 4, 1, 5, 9]
 # How long the first try of celery_worker_lost's producer sleeps before it returns (and pushes).
 FIRST_TRY_SLEEP = 8
+SLEEPING = "first try: sleeping before the push"
 LOST_PAYLOAD = {"payload": list(range(100)), "name": "survives a lost worker"}
 ROUTED_META = {"routed": True, "values": [1.5, None, "ü"]}
 
@@ -177,18 +178,26 @@ def celery_routed() -> None:
 
 @dag(dag_id="celery_worker_lost", default_args=DEFAULTS, **COMMON)
 def celery_worker_lost() -> None:
+    @task(queue=W2)
+    def seed() -> Any:
+        return {"seed": "read from the store before the worker is cut off"}
+
     @task(queue=W1, retries=1, retry_delay=timedelta(seconds=2))
-    def produce() -> Any:
+    def produce(seeded: Any) -> Any:
+        # Pulling ``seeded`` (an object in the store) loaded the store's connection through the API server;
+        # the backend keeps that client for the rest of the task, so the push below needs only the store.
+        assert seeded == {"seed": "read from the store before the worker is cut off"}, seeded
         try_number = get_current_context()["ti"].try_number
         if try_number == 1:
-            time.sleep(FIRST_TRY_SLEEP)  # the test cuts this worker off from the API server meanwhile
+            print(SLEEPING)  # the test waits for this line in the task's log, then cuts the worker off
+            time.sleep(FIRST_TRY_SLEEP)
         return {**LOST_PAYLOAD, "try_number": try_number}
 
     @task(queue=W2)
     def consume(value: Any) -> None:
         assert value == {**LOST_PAYLOAD, "try_number": 2}, value
 
-    consume(produce())
+    consume(produce(seed()))
 
 
 celery_pinned()
