@@ -12,9 +12,11 @@ What runs, each in its own process group, all on 127.0.0.1:
 A worker shares nothing with the other processes but the code (the virtualenv and the repository, as a
 Docker image would): its own AIRFLOW_HOME (task logs), working directory, temp dir and copy of the DAGs
 folder, and a metadata-database URL that cannot be reached (a closed port), so any database access from
-a task fails loudly. Its only ways out are the API server (the Execution API: connections, variables,
-XCom rows), Redis (the Celery protocol) and the object stores. Each worker reports its own host name
-(``worker-N``) as the task instance's hostname, so which worker ran which try shows in the UI and API.
+a task fails loudly. Nor could it log in to the real database if it found its port: PostgreSQL asks
+every connection for a password that only the API server, scheduler, DAG processor and triggerer get.
+Its only ways out are the API server (the Execution API: connections, variables, XCom rows), Redis
+(the Celery protocol) and the object stores. Each worker reports its own host name (``worker-N``)
+as the task instance's hostname, so which worker ran which try shows in the UI and API.
 
 Airflow 3's Celery worker itself needs, besides the broker: a result backend it can write (Airflow's
 default is the metadata database, ``db+<sql_alchemy_conn>``, so here Redis is the result backend too),
@@ -46,6 +48,17 @@ DATABASE = "airflow"
 # A port nothing listens on (TCP "discard", closed here): the workers' metadata-database URL.
 UNREACHABLE_DB = "postgresql+psycopg2://workers-have-no-database-access@127.0.0.1:9/none"
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+def database_password(state: Path) -> str:
+    """The metadata database's password, made once per state folder (kept with the database, which
+    outlives a restart). Only the API server, scheduler, DAG processor and triggerer are given it."""
+    path = state / "postgres-password"
+    if not path.exists():
+        state.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(24))
+    return path.read_text().strip()
 
 
 def redis_ping(port: int) -> bool:
@@ -85,7 +98,7 @@ class CeleryDeployment:
         self.pg_port = self.pg_port or free_port()
         self.redis_port = self.redis_port or free_port()
         self.secret = self.secret or secrets.token_urlsafe(32)
-        self.pg = Postgres(self.state / "postgres", self.pg_port)
+        self.pg = Postgres(self.state / "postgres", self.pg_port, password=database_password(self.state))
 
     # --- environments -----------------------------------------------------------------------------
     def common_env(self) -> dict[str, str]:
@@ -289,7 +302,7 @@ def stop_saved(state: Path) -> list[str]:
         return []
     data = json.loads(path.read_text())
     stopped = [key for key, pid in reversed(list(data["pids"].items())) if pid and stop_group(pid, timeout=40)]
-    pg = Postgres(Path(data["pgdata"]).parent, data["pg_port"])
+    pg = Postgres(Path(data["pgdata"]).parent, data["pg_port"], password=database_password(state))
     if pg.running():
         pg.stop()
         stopped.append("postgres")

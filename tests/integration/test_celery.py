@@ -219,6 +219,14 @@ def test_task_code_cannot_reach_the_metadata_database(celery: Celery) -> None:
     assert '"exc_type": "OperationalError"' in raw or '"exc_type":"OperationalError"' in raw, raw[-3000:]
     assert "Connection refused" in raw, raw[-3000:]
     assert "dag runs seen from a worker" not in log(1, "orm_query") + raw
+    # A process that found the real database's port but was not given its password (as a worker is
+    # not: see test_celery_deployment.py) cannot log in, over TCP or the Unix socket.
+    import psycopg2
+
+    pg = celery.deployment.pg
+    for where in ({"host": "127.0.0.1"}, {"host": str(pg.sock)}):
+        with pytest.raises(psycopg2.OperationalError, match="password"):
+            psycopg2.connect(port=pg.port, user="postgres", dbname="airflow", connect_timeout=5, **where)
 
 
 def test_ui_plugin_previews_what_workers_wrote(celery: Celery) -> None:

@@ -48,7 +48,11 @@ def test_every_component_agrees_on_backend_broker_results_and_secret(deployment:
         assert server[key] == worker[key], key
     # Airflow's default result backend is the metadata database, which a worker cannot reach.
     assert server["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("redis://127.0.0.1:6000/")
-    assert server["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == "postgresql+psycopg2://postgres@127.0.0.1:5000/airflow"
+    password = deployment.pg.password
+    assert (
+        server["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+        == f"postgresql+psycopg2://postgres:{password}@127.0.0.1:5000/airflow"
+    )
     assert server["AIRFLOW_CONN_S3_XCOM_BACKEND_CONN"] == "aws://key:secret@"
 
 
@@ -68,3 +72,15 @@ def test_both_local_executors_are_one_deployment(tmp_path: Path, monkeypatch: py
     # A run in a folder of its own (the tests' isolated runs) is a deployment of its own.
     other = airflow_env_module.airflow_env(tmp_path.parent / "elsewhere")
     assert other.get("AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID") != local
+
+
+def test_only_the_servers_know_the_database_password(deployment: CeleryDeployment) -> None:
+    password = deployment.pg.password
+    assert password and len(password) >= 24
+    assert password in deployment.server_env()["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    for n in (1, 2, 3):
+        assert not [k for k, v in deployment.worker_env(n).items() if password in v]
+    # The same password after a restart (the database outlives it); another deployment gets another.
+    again = CeleryDeployment(deployment.state, {}, 1234, deployment.dags)
+    assert again.pg.password == password
+    assert CeleryDeployment(deployment.state / "other", {}, 1234, deployment.dags).pg.password != password
