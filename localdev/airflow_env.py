@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -43,8 +44,26 @@ def local_deployment_id() -> str:
     path = config.STATE / "deployment-id"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(uuid.uuid4().hex)
+        path.write_text(_id_of_earlier_run() or uuid.uuid4().hex)
     return path.read_text().strip()
+
+
+def _id_of_earlier_run() -> str | None:
+    """The id that the SQLite database of an earlier ``make run`` holds (its first ``doctor`` made it,
+    before this checkout kept the id in a file), so that the location it claimed stays this checkout's.
+    Read by Airflow itself, which decrypts the Variable with that AIRFLOW_HOME's key."""
+    home = config.STATE / "airflow"
+    if not (home / "airflow.db").exists():
+        return None
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env.update({"AIRFLOW_HOME": str(home), "_AIRFLOW_PROCESS_CONTEXT": "server"})
+    argv = [str(config.PYTHON), "-m", "airflow", "variables", "get", "xcom_storage_deployment_id"]
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+    return lines[-1] if done.returncode == 0 and lines else None
 
 
 def airflow_env(state: Path, *, api_port: int = config.DEFAULT_PORTS["airflow"]) -> dict[str, str]:

@@ -3,6 +3,7 @@ what every component must agree on. The deployment itself runs in tests/integrat
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,24 @@ def test_only_the_servers_know_the_database_password(deployment: CeleryDeploymen
     again = CeleryDeployment(deployment.state, {}, 1234, deployment.dags)
     assert again.pg.password == password
     assert CeleryDeployment(deployment.state / "other", {}, 1234, deployment.dags).pg.password != password
+
+
+def test_a_checkout_keeps_the_id_its_earlier_sqlite_run_claimed_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A checkout whose earlier ``make run`` (SQLite) claimed its bucket with the id its first doctor put
+    in the database keeps that id, so that neither executor's next doctor refuses the location."""
+    import subprocess
+    import sys
+
+    home = tmp_path / "airflow"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW")}
+    env["AIRFLOW_HOME"] = str(home)
+    for argv in (["db", "migrate"], ["variables", "set", "xcom_storage_deployment_id", "id-of-the-earlier-run"]):
+        subprocess.run([sys.executable, "-m", "airflow", *argv], env=env, check=True, capture_output=True)
+    monkeypatch.setattr(airflow_env_module.config, "STATE", tmp_path)
+    monkeypatch.delenv("AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID", raising=False)
+    for state in (tmp_path, tmp_path / "celery"):
+        assert (
+            airflow_env_module.airflow_env(state)["AIRFLOW_VAR_XCOM_STORAGE_DEPLOYMENT_ID"] == "id-of-the-earlier-run"
+        )
