@@ -134,6 +134,20 @@ def load_settings(stores: Stores, env: dict[str, str], port: int) -> None:
     say(f"    done in {time.monotonic() - t0:.1f}s: {counts}{skipped} (log: {log})")
 
 
+def preflight(env: dict[str, str]) -> None:
+    """``doctor`` of the active backend, as Airflow's server processes see it (a failure stops ``up``);
+    its passed checks are printed."""
+    step(
+        "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
+        [sys.executable, "-m", "include.xcom_backends", "doctor"],
+        {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
+        "doctor.log",
+    )
+    doctor_lines = (LOGS / "doctor.log").read_text().splitlines()
+    passed = [line for line in doctor_lines if "[PASS]" in line or line.startswith("Active XCom backend:")]
+    say("\n".join("    " + line for line in passed))
+
+
 def password(env: dict[str, str]) -> str:
     if env.get("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "").lower() == "true":
         return "(no login: SIMPLE_AUTH_MANAGER_ALL_ADMINS is set)"
@@ -185,15 +199,7 @@ def cmd_up(args: argparse.Namespace) -> None:
         # As `astro dev start`: the settings file goes in through the API once the health check passes;
         # the preflight check needs those connections, so it comes after them.
         load_settings(stores, env, port)
-        step(
-            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
-            [sys.executable, "-m", "include.xcom_backends", "doctor"],
-            {**env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
-            "doctor.log",
-        )
-        doctor_lines = (LOGS / "doctor.log").read_text().splitlines()
-        passed = [line for line in doctor_lines if "[PASS]" in line or line.startswith("Active XCom backend:")]
-        say("\n".join("    " + line for line in passed))
+        preflight(env)
     except (SystemExit, StartError) as exc:
         say(str(exc))
         if airflow is not None and airflow.pid is not None:
@@ -238,12 +244,7 @@ def cmd_up_celery(workers: int, concurrency: int) -> None:
         deployment.start(workers, progress=say)
         RUN_FILE.write_text(json.dumps({"airflow_pid": deployment.servers["api-server"].pid, "port": port}))
         load_settings(stores, server_env, port)
-        step(
-            "preflight check of the active XCom backend (python -m include.xcom_backends doctor)",
-            [sys.executable, "-m", "include.xcom_backends", "doctor"],
-            {**server_env, "_AIRFLOW_PROCESS_CONTEXT": "server"},
-            "doctor.log",
-        )
+        preflight(server_env)
     except (SystemExit, StartError, RuntimeError) as exc:
         say(str(exc))
         deployment.stop()
