@@ -59,16 +59,17 @@ class LocalRun:
 
 
 @contextmanager
-def started(folder: Path, dotenv: Path | None = None) -> Iterator[LocalRun]:
+def started(folder: Path, dotenv: Path | None = None, up_args: tuple[str, ...] = ()) -> Iterator[LocalRun]:
     """``localdev up`` (asserted to succeed), then ``localdev down`` on the way out (a no-op when the test
-    already stopped everything). ``dotenv`` replaces the project's .env."""
+    already stopped everything). ``dotenv`` replaces the project's .env; ``up_args`` are given to ``up``
+    (``--executor celery --workers 1``)."""
     state = folder / "state"
     ports, env = isolated_run(state)
     if dotenv is not None:
         env["XCOM_LOCAL_DOTENV"] = str(dotenv)
     run = LocalRun(state, ports, env)
     try:
-        up = run.localdev("up")
+        up = run.localdev("up", *up_args)
         run.up_output = up.stdout + up.stderr
         assert up.returncode == 0, run.up_output
         run.password = up.stdout.split("login: admin / ", 1)[1].split()[0]

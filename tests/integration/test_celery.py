@@ -334,3 +334,31 @@ def test_stop_leaves_no_process(celery: Celery) -> None:
     state = celery.deployment.state
     celery.deployment.stop()
     assert processes_mentioning(str(state)) == []
+
+
+def test_make_run_with_the_celery_executor(tmp_path: Path) -> None:
+    """`make run EXECUTOR=celery WORKERS=1` (``python -m localdev up --executor celery --workers 1``) on a
+    state folder of its own: it says what runs, the example DAG runs on the worker, `make stop` (down)
+    leaves nothing."""
+    need_programs()
+    from tests.integration.localrun import started
+
+    with started(tmp_path, up_args=("--executor", "celery", "--workers", "1", "--concurrency", "2")) as run:
+        assert "Airflow is running with CeleryExecutor" in run.up_output, run.up_output
+        assert "[PASS] owner" in run.up_output, run.up_output
+        port, token = run.ports["airflow"], run.token()
+        health = api(port, "/api/v2/monitor/health", token)
+        assert {part: health[part]["status"] for part in ("scheduler", "dag_processor", "triggerer")} == {
+            "scheduler": "healthy",
+            "dag_processor": "healthy",
+            "triggerer": "healthy",
+        }
+        wait_for_dag(port, token, "simple_xcom_dag")
+        unpause(port, token, "simple_xcom_dag")
+        api(port, "/api/v2/dags/simple_xcom_dag/dagRuns", token, {"dag_run_id": "via-make-run", "logical_date": None})
+        assert wait_for_run(port, token, "simple_xcom_dag", "via-make-run", timeout=180) == "success"
+        tis = api(port, "/api/v2/dags/simple_xcom_dag/dagRuns/via-make-run/taskInstances", token)["task_instances"]
+        assert {ti["hostname"] for ti in tis} == {"worker-1"}
+        down = run.localdev("down", timeout=120)
+        assert down.returncode == 0 and "worker-1" in down.stdout and "postgres" in down.stdout, down.stdout
+    assert processes_mentioning(str(run.state)) == []
